@@ -220,7 +220,6 @@ class LavaBackend:
 
     def _run_sample(self, data: dict[str, np.ndarray], steps: int, probed: list[str]):
         from lava.magma.core.run_conditions import RunSteps
-        from lava.proc.monitor.process import Monitor
         ctx = BuildContext(self.net, self.shapes, steps, data)
         for node in self.net:
             ctx.ports[node.name] = BUILDERS[type(node)](node, ctx)
@@ -229,26 +228,30 @@ class LavaBackend:
             target = ctx.synapses.get(dst)
             (port.connect(target.s_in) if target is not None
              else port.connect(ctx.neurons[dst].a_in))
-        monitors = []            # Lava's Monitor records one target reliably: one each
-        for name in probed:
-            proc = ctx.neurons[name]
-            node = self.net[name]
-            for var, target in [("s", proc.s_out)] + [
-                    (v, getattr(proc, v)) for v in KERNELS[type(node)].probe_names(node)]:
-                m = Monitor()
-                m.probe(target, steps)
-                monitors.append((name, var, m, target))
-        run_cfg = self._run_cfg(ctx.models)
-        head = monitors[0][2] if monitors else ctx.neurons[next(iter(ctx.neurons))]
+        from .procs.recorder import Recorder, recorder_model
+        states = [(name, var) for name in probed
+                  for var in KERNELS[type(self.net[name])].probe_names(self.net[name])]
+        recorder = Recorder(spike_shapes=[ctx.neurons[n].s_out.shape for n in probed],
+                            state_shapes=[getattr(ctx.neurons[n], v).shape for n, v in states],
+                            steps=steps)
+        for i, name in enumerate(probed):
+            ctx.neurons[name].s_out.connect(getattr(recorder, f"in_{i}"))
+        for j, (name, var) in enumerate(states):
+            getattr(recorder, f"ref_{j}").connect_var(getattr(ctx.neurons[name], var))
+        ctx.models[Recorder] = recorder_model(len(probed), len(states))
         try:
-            head.run(condition=RunSteps(num_steps=steps), run_cfg=run_cfg)
-            out: dict[str, dict[str, np.ndarray]] = {}
-            for name, var, m, target in monitors:
-                arr = np.asarray(m.get_data()[target.process.name][target.name])
-                out.setdefault(name, {})[var] = reverse_neurons(
-                    np.moveaxis(arr, 0, -1), len(self.shapes[name])).astype(np.int64)
+            recorder.run(condition=RunSteps(num_steps=steps),
+                         run_cfg=self._run_cfg(ctx.models))
+            raw = {(name, "s"): getattr(recorder, f"spikes_{i}").get()
+                   for i, name in enumerate(probed)}
+            raw.update({key: getattr(recorder, f"state_{j}").get()
+                        for j, key in enumerate(states)})
         finally:
-            head.stop()
+            recorder.stop()
+        out: dict[str, dict[str, np.ndarray]] = {name: {} for name in probed}
+        for (name, var), arr in raw.items():
+            out[name][var] = reverse_neurons(np.asarray(arr), len(self.shapes[name])) \
+                .astype(np.int64)
         return out
 
     def _run_cfg(self, models: dict):

@@ -220,7 +220,7 @@ def _conv_int(x: np.ndarray, w: np.ndarray, stride, padding, dilation, groups) -
 
 @kernel(ir.Conv)
 class ConvKernel(_SynapseKernel):
-    """Lava Conv (fixed_pt): exact integer conv of w*2**e, output wrapped to 24 bits."""
+    """Lava Conv (fixed_pt): exact integer conv of w*2**e, cast to int32, wrapped to 24 bits."""
 
     def __init__(self, node, in_shapes, out_shape, batch, ctx):
         super().__init__(node, in_shapes, out_shape, batch, ctx)
@@ -244,6 +244,9 @@ class ConvKernel(_SynapseKernel):
         out = self._conv(s)
         self.ctx.check(self.node.name, "a_out", (out < -STATE_MAX) | (out >= STATE_MAX), out,
                        "24-bit conv output")
+        # Lava computes the conv in float64 and casts to int32: out-of-range values become
+        # INT32_MIN (the x86 'integer indefinite'), then the 24-bit wrap applies.
+        out = np.where((out < -2**31) | (out > INT32_MAX), -2**31, out)
         self.buf = wrap(out, 24)
 
 

@@ -1,0 +1,369 @@
+"""The ``neurodeploy`` command line.
+
+Every subcommand is a small function registered in :data:`COMMANDS` with :func:`command`; the
+parser is built from that table, so adding a subcommand (export, place, check, deploy, inspect …)
+is one decorated function. Heavy modules (Lava, torch, h5py, the simulators) are imported inside
+the handlers, so ``neurodeploy --help`` stays fast.
+
+Exit codes: 0 success (``verify``: bit-exact), 1 ``verify`` found a divergence (``doctor``: a
+simulation backend does not work), 2 bad input — every :class:`NeurodeployError`, unreadable or
+missing files, bad arguments — reported as ``neurodeploy: error: ...`` on stderr, no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from .errors import NeurodeployError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from . import ir
+    from .sim.traces import Comparison, Traces
+
+__all__ = ["COMMANDS", "Command", "command", "main", "build_parser", "format_comparison",
+           "load_input", "run_backend", "SIM_BACKENDS", "BACKENDS"]
+
+PROG = "neurodeploy"
+SIM_BACKENDS = ("ref", "lava")            #: software backends (doctor requires both)
+BACKENDS = (*SIM_BACKENDS, "loihi")       #: every backend name the CLI accepts
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: ``configure`` adds its arguments, ``handler`` runs it and returns the
+    exit code."""
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]
+            = lambda p: None) -> Callable[[Callable[[argparse.Namespace], int]],
+                                          Callable[[argparse.Namespace], int]]:
+    """Decorator registering ``handler(args) -> int`` as subcommand ``name``."""
+    def register(handler: Callable[[argparse.Namespace], int]):
+        COMMANDS[name] = Command(name, help, configure, handler)
+        return handler
+    return register
+
+
+class UsageError(NeurodeployError):
+    """A bad command-line value (exit 2 like every other bad input)."""
+
+
+# -- shared helpers ------------------------------------------------------------------------------
+
+def load_bundle(path: str) -> "ir.Network":
+    """Read a netx bundle into the IR; a missing file is a clear error, not a traceback."""
+    if not Path(path).is_file():
+        raise NeurodeployError("bundle not found", file=path)
+    from .bundle import read_bundle
+    return read_bundle(path)
+
+
+def load_input(path: str, net: "ir.Network") -> dict[str, "np.ndarray"]:
+    """Load X.npy (or an .npz with one array per input name) and validate it against the
+    network's inputs: shape (*input_shape, steps) or (batch, *input_shape, steps), integer values
+    in the input's range. Returns ``{input name: int64 (batch, *shape, T)}``."""
+    import numpy as np
+
+    from .sim.reference import check_input
+    p = Path(path)
+    if not p.is_file():
+        raise NeurodeployError("input file not found", file=path, field="input")
+    try:
+        loaded = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise NeurodeployError(f"cannot read input array ({exc})", file=path,
+                               field="input") from None
+    inputs = net.inputs
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            arrays = {k: loaded[k] for k in loaded.files}
+        unknown = sorted(set(arrays) - {n.name for n in inputs})
+        if unknown:
+            raise NeurodeployError("arrays do not name input layers", file=path, field="input",
+                                   value=unknown, limit=[n.name for n in inputs])
+    elif len(inputs) == 1:
+        arrays = {inputs[0].name: loaded}
+    else:
+        raise NeurodeployError("the network has several inputs: give an .npz with one array per "
+                               "input name", file=path, field="input",
+                               value=[n.name for n in inputs])
+    data = {}
+    for node in inputs:
+        if node.name not in arrays:
+            raise NeurodeployError("no data for input", file=path, layer=node.name,
+                                   field="input")
+        try:
+            data[node.name] = check_input(node, arrays[node.name])
+        except NeurodeployError as exc:
+            raise exc.located(file=path) from None
+    if len({a.shape[0] for a in data.values()}) != 1:
+        raise NeurodeployError("inputs disagree on the batch size", file=path, field="input")
+    return data
+
+
+def _progress(backend: str, batch: int) -> Callable | None:
+    """A tqdm wrapper on stderr for multi-sample Lava runs (None for one sample)."""
+    if batch < 2:
+        return None
+    from tqdm import tqdm
+    return lambda it: tqdm(it, desc=backend, unit="sample", file=sys.stderr, leave=False)
+
+
+def run_backend(name: str, net: "ir.Network", data: dict[str, "np.ndarray"], steps: int,
+                strict: bool = False) -> "Traces":
+    """Run ``net`` on backend ``name`` ('ref', 'lava' or 'loihi') and return its traces."""
+    if name == "ref":
+        from .sim.reference import ReferenceSimulator
+        return ReferenceSimulator(net, strict=strict).run(data, steps)
+    if name in ("lava", "loihi"):
+        # Lava calls multiprocessing.set_start_method('fork') when imported; tqdm's lock would
+        # fix the start method first, so Lava must be imported before the progress bar exists.
+        import lava.magma.core.process.process  # noqa: F401
+
+        from .lava.backend import LavaBackend
+        backend = LavaBackend(net, hardware=name == "loihi", strict=strict)
+        batch = next(iter(data.values())).shape[0]
+        with contextlib.redirect_stdout(sys.stderr):   # keep stdout for our own output
+            return backend.run(data, steps, progress=_progress(name, batch))
+    raise UsageError(f"unknown backend '{name}'", field="backend", value=name,
+                     limit=", ".join(BACKENDS))
+
+
+def _steps(args: argparse.Namespace, data: dict[str, "np.ndarray"]) -> int:
+    steps = args.steps if args.steps is not None else \
+        max(a.shape[-1] for a in data.values())
+    if steps < 1:
+        raise UsageError("must be at least 1", field="--steps", value=steps)
+    return steps
+
+
+def _warn_overflow(traces: "Traces") -> None:
+    for ev in traces.overflow:
+        print(f"{PROG}: warning: {traces.backend}: layer '{ev.layer}', {ev.variable} wrapped or "
+              f"saturated {ev.count} time(s) (first: sample {ev.sample}, neuron "
+              f"{tuple(ev.neuron)}, step {ev.step}, value {ev.value}; limit {ev.limit}); "
+              f"--strict makes this an error", file=sys.stderr)
+
+
+def _backend_arg(text: str) -> str:
+    if text not in BACKENDS:
+        raise argparse.ArgumentTypeError(f"unknown backend '{text}' (choose from "
+                                         f"{', '.join(BACKENDS)})")
+    return text
+
+
+def _backend_list(text: str) -> list[str]:
+    names = [_backend_arg(t.strip()) for t in text.split(",") if t.strip()]
+    if len(names) != 2:
+        raise argparse.ArgumentTypeError(f"give exactly two backends, e.g. ref,lava (got "
+                                         f"'{text}')")
+    return names
+
+
+def _sim_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="netx/HDF5 deployment bundle")
+    p.add_argument("--input", required=True, metavar="X.npy",
+                   help="integer spikes/graded values, (*input_shape, steps) or "
+                        "(batch, *input_shape, steps); .npz: one array per input name")
+    p.add_argument("--steps", type=int, default=None,
+                   help="steps to simulate (default: the input's length)")
+    p.add_argument("--strict", action="store_true",
+                   help="a state that would wrap or saturate on the chip is an error")
+
+
+# -- doctor --------------------------------------------------------------------------------------
+
+DOCTOR_PACKAGES = ("numpy", "torch", "h5py", "lava-nc", "lava-dl")
+
+
+def _doctor_network() -> tuple["ir.Network", "np.ndarray"]:
+    import numpy as np
+
+    from . import ir
+    rng = np.random.default_rng(0)
+    net = ir.chain([ir.Input("in", shape=(4,)),
+                    ir.Dense("fc", weight=rng.integers(-128, 128, (3, 4))),
+                    ir.Cuba("out", shape=(3,), i_decay=1024, v_decay=128, vth=20)],
+                   name="doctor")
+    return net, (rng.random((1, 4, 3)) < 0.5).astype(np.int64)
+
+
+@command("doctor", "check the installation: versions, Lava 3.11 fix, usable backends")
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import platform
+    from importlib import metadata
+
+    from . import compat
+    print(f"{'python':10s} {platform.python_version()}")
+    for pkg in DOCTOR_PACKAGES:
+        try:
+            version = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        print(f"{pkg:10s} {version}")
+    fix = compat.status()
+    print(f"lava-nc Python 3.11 compatibility fix: {fix}"
+          + ("  (run: python -m neurodeploy.compat --apply)" if fix == "needed" else ""))
+    try:
+        from .lava.backend import loihi_available
+        loihi = loihi_available()
+    except Exception:  # noqa: BLE001 - lava itself broken: reported below
+        loihi = False
+    print(f"lava-loihi (Loihi 2 hardware support): "
+          f"{'importable' if loihi else 'not installed (Intel proprietary, INRC members)'}")
+    net, x = _doctor_network()
+    results: dict[str, object] = {}
+    ok = True
+    for name in SIM_BACKENDS:
+        try:
+            results[name] = run_backend(name, net, {"in": x}, 3)
+            status = "usable"
+        except Exception as exc:  # noqa: BLE001 - any failure means 'not usable'
+            status = f"NOT usable ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            ok = False
+        print(f"backend {name:5s} {status}")
+    if ok:
+        from .sim.traces import compare
+        agree = compare(results["ref"], results["lava"]).bit_exact
+        print(f"ref == lava on a 3-step test network: {'bit-exact' if agree else 'DIVERGES'}")
+        ok = agree
+    print(f"backend loihi {'usable' if loihi else 'not available (lava-loihi not installed)'}")
+    print("simulation backends OK" if ok else "simulation backends NOT working")
+    return 0 if ok else 1
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+def _configure_run(p: argparse.ArgumentParser) -> None:
+    _sim_arguments(p)
+    p.add_argument("--backend", type=_backend_arg, default="ref", metavar="ref|lava|loihi",
+                   help="where to run (default: ref)")
+    p.add_argument("--out", metavar="traces.h5", help="write the traces (HDF5) here")
+
+
+@command("run", "run a bundle on one backend and save its per-step traces", _configure_run)
+def cmd_run(args: argparse.Namespace) -> int:
+    net = load_bundle(args.bundle)
+    data = load_input(args.input, net)
+    steps = _steps(args, data)
+    traces = run_backend(args.backend, net, data, steps, args.strict)
+    _warn_overflow(traces)
+    if args.out:
+        try:
+            traces.save(args.out)
+        except OSError as exc:
+            raise NeurodeployError(f"cannot write traces ({exc.strerror or exc})",
+                                   file=args.out, field="--out") from None
+    batch = next(iter(data.values())).shape[0]
+    print(f"{args.backend}: {batch} sample(s) x {steps} steps")
+    for layer, var in traces.variables():
+        if var == "s":
+            print(f"  {layer:20s} spikes: {int((traces[layer, var] != 0).sum())}")
+    if args.out:
+        print(f"traces written to {args.out}")
+    return 0
+
+
+# -- verify --------------------------------------------------------------------------------------
+
+def format_comparison(comp: "Comparison") -> str:
+    """Human-readable verdict: 'bit-exact' or the first divergence, then the mismatch table."""
+    a, b = comp.backends
+    lines = [f"{a} vs {b}: bit-exact" if comp.bit_exact else f"{a} vs {b}: {comp.first_divergence}"]
+    width = max([len(d["name"]) for d in comp.layers] + [5])
+    lines.append(f"{'layer':{width}s}  {'variable':8s}  {'mismatches':>10s}")
+    for d in comp.layers:
+        note = f"  ({d['note']})" if d.get("note") else ""
+        lines.append(f"{d['name']:{width}s}  {d['variable']:8s}  {d['mismatches']:>10d}{note}")
+    return "\n".join(lines)
+
+
+def _configure_verify(p: argparse.ArgumentParser) -> None:
+    _sim_arguments(p)
+    p.add_argument("--backends", type=_backend_list, default=["ref", "lava"], metavar="A,B",
+                   help="the two backends to compare (default: ref,lava)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("verify", "run a bundle on two backends and compare every probed variable at every step",
+         _configure_verify)
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .sim.traces import compare
+    net = load_bundle(args.bundle)
+    data = load_input(args.input, net)
+    steps = _steps(args, data)
+    a, b = args.backends
+    ta = run_backend(a, net, data, steps, args.strict)
+    tb = run_backend(b, net, data, steps, args.strict)
+    if b == a:
+        tb.backend = f"{b}#2"       # keep both value columns apart
+    comp = compare(ta, tb)
+    if args.json:
+        out = comp.as_dict()
+        out.update(steps=steps, batch=int(next(iter(data.values())).shape[0]),
+                   overflow={t.backend: [e.as_dict() for e in t.overflow] for t in (ta, tb)})
+        print(json.dumps(out))
+    else:
+        _warn_overflow(ta)
+        print(format_comparison(comp))
+    return 0 if comp.bit_exact else 1
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Deploy converted spiking transformers on Loihi 2 via Lava, "
+                               "bit-exact against neurodeploy's reference simulator.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.configure(p)
+        p.set_defaults(handler=cmd.handler)
+    return parser
+
+
+@contextlib.contextmanager
+def _no_pipe_errors() -> Iterator[None]:
+    try:
+        yield
+    except BrokenPipeError:       # `neurodeploy verify ... | head`
+        sys.stderr.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:     # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        with _no_pipe_errors():
+            return int(args.handler(args))
+    except NeurodeployError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
