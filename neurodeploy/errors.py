@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "NeurodeployError", "IRError", "RangeError", "BundleError", "UnsupportedError",
-    "BackendUnavailableError", "StateOverflowError", "TargetError",
+    "BackendUnavailableError", "StateOverflowError", "TargetError", "NeurodeployWarning",
 ]
 
 
@@ -67,7 +67,7 @@ class BackendUnavailableError(NeurodeployError):
 
 
 class StateOverflowError(NeurodeployError):
-    """Strict mode: a state variable would not fit its declared bit width (it would wrap on chip)."""
+    """Strict mode: a state variable would not fit its declared bit width (would wrap on chip)."""
 
     def __init__(self, message: str, *, layer: str, field: str, neuron: tuple, step: int,
                  value: object, limit: object, file: str | None = None) -> None:
@@ -75,7 +75,7 @@ class StateOverflowError(NeurodeployError):
         super().__init__(f"{message} at neuron {neuron}, step {step}", file=file, layer=layer,
                          field=field, value=value, limit=limit)
 
-    def located(self, *, file=None, layer=None):  # noqa: D401 - keep neuron/step
+    def located(self, *, file=None, layer=None):  # keeps neuron and step
         return StateOverflowError(self.detail.rsplit(" at neuron", 1)[0], layer=self.layer or layer,
                                   field=self.field, neuron=self.neuron, step=self.step,
                                   value=self.value, limit=self.limit, file=file or self.file)
@@ -83,3 +83,7 @@ class StateOverflowError(NeurodeployError):
 
 class TargetError(NeurodeployError):
     """A target description (targets/*.toml) is missing, malformed or inconsistent."""
+
+
+class NeurodeployWarning(UserWarning):
+    """Base class of neurodeploy's warnings (e.g. bundle.NetxWarning)."""

@@ -53,7 +53,8 @@ LIMITS: dict[str, tuple[int, int]] = {
 }
 
 
-def _check_range(layer: str, name: str, value, lo: int | None = None, hi: int | None = None) -> None:
+def _check_range(layer: str, name: str, value, lo: int | None = None,
+                 hi: int | None = None) -> None:
     lo_, hi_ = LIMITS[name] if lo is None else (lo, hi)
     arr = np.asarray(value)
     if arr.size == 0:

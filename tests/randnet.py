@@ -62,7 +62,8 @@ def dense_layer(rng, tag: str, graded: bool = False, delays: bool = False,
     bits = int(rng.integers(1, 9))
     mode = rng.choice(["mixed", "exc", "inh"], p=[0.6, 0.2, 0.2])
     inp = _input(rng, f"{tag}_in", (n_in,), graded)
-    syn = ir.Dense(f"{tag}_fc", sources=(inp.name,), weight=_weights(rng, (n_out, n_in), bits, mode),
+    syn = ir.Dense(f"{tag}_fc", sources=(inp.name,),
+                   weight=_weights(rng, (n_out, n_in), bits, mode),
                    weight_exp=int(rng.integers(-7, 8)), num_weight_bits=bits,
                    delay=rng.integers(0, 63 if rng.random() < 0.2 else 4, (n_out, n_in))
                    if delays else None)

@@ -151,18 +151,20 @@ class _Reader:
         warnings.warn(NetxWarning(f"{self.file}: {layer}: {msg}"), stacklevel=2)
 
     def raw(self, g: h5py.Group, key: str, layer: str, required: bool = True) -> Any:
+        """``g[key][()]``; errors name the field by its path below the layer group."""
+        field = g.name.split(f"/{layer}/", 1)[-1] + "/" + key if g.name.count("/") > 2 else key
         try:
             obj = g.get(key)
             if obj is None:
                 if required:
-                    raise self.err(BundleError, "missing dataset", layer, key)
+                    raise self.err(BundleError, "missing dataset", layer, field)
                 return None
             if not isinstance(obj, h5py.Dataset):
-                raise self.err(BundleError, "expected a dataset, found a group", layer, key)
+                raise self.err(BundleError, "expected a dataset, found a group", layer, field)
             return obj[()]
         except (OSError, RuntimeError, ValueError, TypeError) as exc:
             raise self.err(BundleError, f"unreadable (truncated or corrupted file?): {exc}",
-                           layer, key) from None
+                           layer, field) from None
 
     def ints(self, value: Any, layer: str, field: str, truncate: bool = False) -> np.ndarray:
         """Integer view of a dataset value. ``truncate``: floats are truncated toward zero as
@@ -196,7 +198,8 @@ class _Reader:
                 pass
         elif isinstance(v, str):
             return v
-        raise self.err(BundleError, "wrong dtype", layer, key, repr(v)[:40], "ASCII bytes")
+        field = "neuron/type" if g.name.endswith("/neuron") else key
+        raise self.err(BundleError, "wrong dtype", layer, field, repr(v)[:40], "ASCII bytes")
 
     def check(self, arr: np.ndarray, layer: str, field: str, lo: int, hi: int) -> None:
         bad = (arr < lo) | (arr > hi)
@@ -264,7 +267,7 @@ class _Reader:
         b = self.ints(raw, layer, "bias", truncate=True)
         lava = ir_shape[::-1]
         if len(lava) == 1:
-            ok = np.broadcast_shapes(b.shape, lava) == lava if b.ndim <= 1 else False
+            ok = b.ndim == 0 or (b.ndim == 1 and b.shape[0] in (1, lava[0]))
         elif list(b.shape) == list(lava):
             b = b.T
             ok = True
@@ -519,7 +522,8 @@ class _Reader:
         try:
             syn.validate([in_shape])
         except NeurodeployError as exc:
-            raise exc.located(file=self.file, layer=layer) from None
+            raise self.err(type(exc), exc.detail, layer, exc.field, exc.value, exc.limit) \
+                from None
         if syn.output_shape([in_shape]) != shape:
             raise self.err(BundleError, "wrong shape", layer, "shape", shape,
                            f"{syn.output_shape([in_shape])} from the input {in_shape}")
@@ -748,7 +752,7 @@ def read_bundle(path: str | os.PathLike, *, use_extension: bool = True,
     try:
         with f:
             if use_extension and num_layers is None and GROUP in f:
-                net = read_extension(f[GROUP], file)
+                net = read_extension(f[GROUP], file).validate()
                 if "layer" in f:
                     layers, reasons = netx_layers(net)
                     if reasons:

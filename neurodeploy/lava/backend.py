@@ -113,7 +113,7 @@ def _build_dense(node: ir.Dense, ctx: BuildContext):
     if node.delay is None:
         proc = Dense(**kw)
     else:
-        proc = DelayDense(delays=node.delay.astype(np.int32), max_delay=node.max_delay, **kw)
+        proc = DelayDense(delays=node.delay.astype(int), max_delay=node.max_delay, **kw)
     ctx.synapses[node.name] = proc
     ctx.pending.append((node.name, node.sources[0]))
     return proc.a_out
