@@ -8,7 +8,7 @@ from __future__ import annotations
 from neurodeploy.lava.procs.opbase import make_op
 
 _M = __name__
-StBifProc, StBifFixed = make_op("StBifProc", ("a_in",), ("v", "s"), _M)
+StBifProc, StBifFixed = make_op("StBifProc", ("a_in",), ("v", "tracer"), _M)
 SesaMatmulProc, SesaMatmulFixed = make_op("SesaMatmulProc", ("a_in", "b_in", "ca_in", "cb_in"),
                                           (), _M)
 SpikeSoftmaxHostProc, SpikeSoftmaxHostFixed = make_op("SpikeSoftmaxHostProc", ("a_in",),
