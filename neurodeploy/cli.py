@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -68,8 +69,15 @@ def load_bundle(path: str) -> "ir.Network":
     """Read a netx bundle into the IR; a missing file is a clear error, not a traceback."""
     if not Path(path).is_file():
         raise NeurodeployError("bundle not found", file=path)
+    import warnings
+
     from .bundle import read_bundle
-    return read_bundle(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = read_bundle(path)
+    for w in caught:          # e.g. where netx 0.6.0 reads the file differently: one line each
+        print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+    return net
 
 
 def load_input(path: str, net: "ir.Network") -> dict[str, "np.ndarray"]:
@@ -84,13 +92,14 @@ def load_input(path: str, net: "ir.Network") -> dict[str, "np.ndarray"]:
         raise NeurodeployError("input file not found", file=path, field="input")
     try:
         loaded = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                arrays = {k: loaded[k] for k in loaded.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise NeurodeployError(f"cannot read input array ({exc})", file=path,
                                field="input") from None
     inputs = net.inputs
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            arrays = {k: loaded[k] for k in loaded.files}
+    if not isinstance(loaded, np.ndarray):
         unknown = sorted(set(arrays) - {n.name for n in inputs})
         if unknown:
             raise NeurodeployError("arrays do not name input layers", file=path, field="input",

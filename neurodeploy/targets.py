@@ -109,6 +109,11 @@ class Target:
     neuron_units: dict[str, int]
     systems: dict[str, int]
     energy: dict[str, Any] = field(default_factory=dict)
+    #: Intel-compiler emulation for the halving baseline (optional table [baseline]):
+    #: largest power-of-two x tile of a conv layer (0: none) and whether the neuron budget is
+    #: used with a strict "<" (both inferred from the logged tiles; see targets/loihi2.toml).
+    baseline_max_tile_x: int = 0
+    baseline_neurons_strict: bool = False
 
     def capacity(self) -> tuple[int, ...]:
         """Per-core capacity vector in :data:`BUDGETS` order."""
@@ -140,7 +145,8 @@ _SCHEMA: dict[str, tuple[str, float | None]] = {
     "formats.threshold_bits": (_INT, 1), "formats.delay_min": (_INT, 0),
     "formats.delay_max": (_INT, 0), "formats.message_bits_max": (_INT, 0),
 }
-_TABLES = {"chip", "core", "synmem", "neuron_units", "formats", "systems", "energy", "sources"}
+_TABLES = {"chip", "core", "synmem", "neuron_units", "formats", "systems", "energy", "sources",
+           "baseline"}
 
 
 def _lookup(data: dict, key: str, file: str) -> Any:
@@ -198,6 +204,12 @@ def parse_target(data: dict, file: str) -> Target:
     for k, x in energy.items():
         if not isinstance(x, str):
             _typed(x, f"energy.{k}", _FLOAT, 0, file)
+    base = data.get("baseline", {})
+    if not isinstance(base, dict):
+        raise TargetError("must be a table", file=file, field="baseline", value=repr(base))
+    max_tx = _typed(base.get("max_tile_x", 0), "baseline.max_tile_x", _INT, 0, file)
+    strict = _typed(base.get("neurons_strict", False), "baseline.neurons_strict", _BOOL, None,
+                    file)
     sec = {s: {k.split(".", 1)[1]: val for k, val in v.items() if k.startswith(s + ".")}
            for s in ("core", "synmem", "formats")}
     return Target(
@@ -209,7 +221,8 @@ def parse_target(data: dict, file: str) -> Target:
                   chip_crossing_hops=v["chip.chip_crossing_hops"]),
         formats=Formats(**sec["formats"]),
         neuron_units={k.lower(): n for k, n in _int_table(data, "neuron_units", file, 1).items()},
-        systems=_int_table(data, "systems", file, 1), energy=dict(energy))
+        systems=_int_table(data, "systems", file, 1), energy=dict(energy),
+        baseline_max_tile_x=max_tx, baseline_neurons_strict=strict)
 
 
 def target_dirs() -> list[Path]:

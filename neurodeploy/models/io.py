@@ -60,7 +60,7 @@ class Checkpoint:
     float_state_dict: dict[str, torch.Tensor] | None = None
 
     def float_model(self) -> nn.Module:
-        """The float ANN rung: float weights (pre-QAT if stored, else the QANN's), quantizers off."""
+        """The float ANN rung: pre-QAT weights if stored (else the QANN's), quantizers off."""
         model = ARCHITECTURES[self.arch][1](self.config)
         model.load_state_dict(self.float_state_dict or self.model.state_dict())
         set_quantization(model, False)

@@ -17,7 +17,8 @@ converter can read them without running the model:
 * :class:`PhaseQuantizer` - SpikedAttention's one-spike phase code (spec 3.2, convention a'):
   value ``sign * scale * B**-k`` for spike step ``k`` in ``0..T-1``; the neuron fires at the first
   ``k`` with ``|x|/scale >= (B**-k + B**-(k+1)) / 2`` (nearest power of B in the linear domain);
-  below the last threshold it stays silent (value 0). ``scale`` is calibrated (max |x|), not trained.
+  below the last threshold it stays silent (value 0). ``scale`` is calibrated (max |x|), not
+  trained.
 * :class:`WOSSSoftmax` - SpikedAttention's winner-oriented spike-shift softmax (spec 3.5, the
   recommended nearest-rounding variant): ``k_j = floor((z_max - z_j)/ln B + 1/2)``, silent for
   ``k_j > T-1``, ``p_j = B**-k_j / sum_i B**-k_i``.

@@ -37,6 +37,7 @@ class SpikedAttentionConfig(ConfigBase):
     input_shape: tuple[int, int, int] = (3, 32, 32)
     num_classes: int = 10
     patch: tuple[int, int] = (4, 4)
+    patch_kernel: tuple[int, int] | None = None
     embed_dim: int = 192
     depth: int = 6
     heads: int = 3
@@ -48,10 +49,22 @@ class SpikedAttentionConfig(ConfigBase):
         c, h, w = self.input_shape
         if h % self.patch[0] or w % self.patch[1]:
             raise ValueError(f"input {self.input_shape} is not divisible into {self.patch} patches")
+        if any((k - p) % 2 or k < p for k, p in zip(self.kernel, self.patch)):
+            raise ValueError("patch_kernel - patch must be even and >= 0 (symmetric padding)")
         if self.embed_dim % self.heads:
             raise ValueError("embed_dim must be divisible by heads")
         if not self.base > 1 or self.timesteps < 1:
             raise ValueError("base must be > 1 and timesteps >= 1")
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        """Patch-embedding conv kernel (= ``patch`` unless ``patch_kernel`` overlaps patches)."""
+        return self.patch_kernel or self.patch
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        """Zero padding of the patch-embedding conv: ``(kernel - patch) / 2`` per axis."""
+        return ((self.kernel[0] - self.patch[0]) // 2, (self.kernel[1] - self.patch[1]) // 2)
 
     @property
     def patches(self) -> int:
@@ -101,7 +114,7 @@ class SpikedTransformer(nn.Module):
         self.config = cfg
         d, b, t = cfg.embed_dim, cfg.base, cfg.timesteps
         self.input_slot = PhaseQuantizer(b, t, signed=False)
-        self.patch_embed = nn.Conv2d(cfg.input_shape[0], d, cfg.patch, cfg.patch)
+        self.patch_embed = nn.Conv2d(cfg.input_shape[0], d, cfg.kernel, cfg.patch, cfg.padding)
         self.embed_bn = nn.BatchNorm2d(d)
         self.pos_embed = nn.Parameter(torch.randn(1, cfg.patches, d) * 0.02)
         self.embed_slot = PhaseQuantizer(b, t)

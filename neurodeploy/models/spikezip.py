@@ -36,6 +36,7 @@ class SpikeZIPConfig(ConfigBase):
     input_shape: tuple[int, int, int] = (3, 32, 32)
     num_classes: int = 10
     patch: tuple[int, int] = (4, 4)
+    patch_kernel: tuple[int, int] | None = None
     embed_dim: int = 384
     depth: int = 12
     heads: int = 6
@@ -47,12 +48,24 @@ class SpikeZIPConfig(ConfigBase):
         c, h, w = self.input_shape
         if h % self.patch[0] or w % self.patch[1]:
             raise ValueError(f"input {self.input_shape} is not divisible into {self.patch} patches")
+        if any((k - p) % 2 or k < p for k, p in zip(self.kernel, self.patch)):
+            raise ValueError("patch_kernel - patch must be even and >= 0 (symmetric padding)")
         if self.embed_dim % self.heads:
             raise ValueError("embed_dim must be divisible by heads")
         if self.levels < 2 or self.levels % 2:
             raise ValueError("levels must be even and >= 2 (symmetric range [-L/2, L/2-1])")
         if self.pool not in ("cls", "mean"):
             raise ValueError("pool must be 'cls' or 'mean'")
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        """Patch-embedding conv kernel (= ``patch`` unless ``patch_kernel`` overlaps patches)."""
+        return self.patch_kernel or self.patch
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        """Zero padding of the patch-embedding conv: ``(kernel - patch) / 2`` per axis."""
+        return ((self.kernel[0] - self.patch[0]) // 2, (self.kernel[1] - self.patch[1]) // 2)
 
     @property
     def patches(self) -> int:
@@ -119,7 +132,7 @@ class QViT(nn.Module):
         super().__init__()
         self.config = cfg
         d = cfg.embed_dim
-        self.patch_embed = nn.Conv2d(cfg.input_shape[0], d, cfg.patch, cfg.patch)
+        self.patch_embed = nn.Conv2d(cfg.input_shape[0], d, cfg.kernel, cfg.patch, cfg.padding)
         self.embed_quant = LSQQuantizer(cfg.levels, "sym")
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.randn(1, cfg.patches + 1, d) * 0.02)
