@@ -87,6 +87,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, meta: dict | N
             torch.save(data, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

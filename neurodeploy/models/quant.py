@@ -13,7 +13,9 @@ converter can read them without running the model:
   - ``kind="unsigned"`` (SpikeZIP-TF ``MyQuan(sym=False)``): ``[0, L - 1]``.
 
   Initialisation (spec 1.3, SpikeZIP-TF's LSQ): on the first training forward
-  ``s = 2 mean|x| / sqrt(qmax)``; the gradient of ``s`` is scaled by ``1/sqrt(qmax * numel(x))``.
+  ``s = 2 mean|x| / sqrt(qmax)``; the gradient of ``s`` is scaled by ``1/sqrt(qmax * n)``, n =
+  elements per sample (LSQ's N_F; SpikeZIP-TF uses the whole tensor, which moved s too slowly
+  in our short CPU runs).
 * :class:`PhaseQuantizer` - SpikedAttention's one-spike phase code (spec 3.2, convention a'):
   value ``sign * scale * B**-k`` for spike step ``k`` in ``0..T-1``; the neuron fires at the first
   ``k`` with ``|x|/scale >= (B**-k + B**-(k+1)) / 2`` (nearest power of B in the linear domain);
@@ -109,7 +111,9 @@ class LSQQuantizer(nn.Module):
             with torch.no_grad():
                 self.s.copy_((2 * x.detach().abs().mean() / math.sqrt(pos)).clamp_min(1e-4))
                 self.initialized.fill_(True)
-        s = grad_scale(self.s, 1.0 / math.sqrt(pos * x[0].numel()))
+        # LSQ gradient scale 1/sqrt(qmax * features per sample); only when training, so that the
+        # eval forward is exactly integer(x) * s (grad_scale's detach trick can move s by an ulp)
+        s = grad_scale(self.s, 1.0 / math.sqrt(pos * x[0].numel())) if self.training else self.s
         v = torch.clamp(x / s, self.qmin, self.qmax)
         return round_half_up_ste(v) * s
 
