@@ -8,8 +8,9 @@ from .netx import (
     netx_layers,
     netx_prepared_weights,
     read_bundle,
+    read_metadata,
     write_bundle,
 )
 
-__all__ = ["read_bundle", "write_bundle", "netx_compatibility", "netx_layers",
+__all__ = ["read_bundle", "read_metadata", "write_bundle", "netx_compatibility", "netx_layers",
            "netx_prepared_weights", "NetxWarning", "NeurodeployWarning", "FORMAT_VERSION"]

@@ -17,11 +17,12 @@ a partial netx network would load silently with different semantics), plus the l
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import h5py
 import numpy as np
@@ -769,16 +770,20 @@ def read_bundle(path: str | os.PathLike, *, use_extension: bool = True,
         raise BundleError(f"unreadable (truncated or corrupted file?): {exc}", file=file) from None
 
 
-def write_bundle(network: ir.Network, path: str | os.PathLike) -> list[str]:
+def write_bundle(network: ir.Network, path: str | os.PathLike, *,
+                 metadata: Mapping[str, Any] | None = None) -> list[str]:
     """Write ``network`` as a netx HDF5 bundle, atomically (temp file + ``os.replace``).
 
     The ``/neurodeploy`` extension always holds the full IR. The netx ``layer/`` part is written
     when netx 0.6.0 can load the network with identical integer semantics; the returned list holds
     the reasons it cannot (empty: ``layer/`` written). Graded inputs (``Input.message_bits > 0``)
     need ``netx.hdf5.Network(..., input_message_bits=m)``; the root attribute
-    ``input_message_bits`` records ``m``.
+    ``input_message_bits`` records ``m``. ``metadata`` (JSON-serialisable: time steps, input
+    encoding, readout, model provenance ...) is stored as the ``metadata`` attribute of the
+    extension group and read back by :func:`read_metadata`.
     """
     network.validate()
+    meta_json = json.dumps(dict(metadata or {}), sort_keys=True)
     layers, reasons = netx_layers(network)
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp",
@@ -792,9 +797,25 @@ def write_bundle(network: ir.Network, path: str | os.PathLike) -> list[str]:
             if not reasons:
                 _write_layers(f, layers)
             write_extension(f, network)
+            f[GROUP].attrs["metadata"] = meta_json
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
     return reasons
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``metadata`` mapping written with the bundle ({} when there is none)."""
+    file = str(path)
+    try:
+        with h5py.File(file, "r") as f:
+            raw = f[GROUP].attrs.get("metadata", "{}") if GROUP in f else "{}"
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"cannot open as HDF5: {exc}", file=file) from None
+    try:
+        return json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError as exc:
+        raise BundleError(f"metadata is not valid JSON: {exc}", file=file, field="metadata") \
+            from None
