@@ -30,7 +30,9 @@ def shift(x: np.ndarray, exp: int) -> np.ndarray:
 def trunc_decay(x: np.ndarray, decay: np.ndarray) -> np.ndarray:
     """Loihi decay ``trunc(x * (4096 - decay) / 4096)``: the 12-bit shift rounds toward zero."""
     y = x * (4096 - decay)
-    return np.sign(y) * (np.abs(y) >> 12)
+    y += (y >> 63) & 4095          # negative values: add 4095 so the floor shift truncates
+    y >>= 12
+    return y
 
 
 def exact_float_dtype(bound: float):
@@ -46,7 +48,26 @@ def exact_float_dtype(bound: float):
 def int_matmul(x: np.ndarray, w_t: np.ndarray, bound: float) -> np.ndarray:
     """Exact int64 ``x @ w_t`` for integer arrays. Uses BLAS in float32/float64 when ``bound``
     (an upper bound of every |partial sum|) proves the float product exact, int64 otherwise."""
-    dtype = exact_float_dtype(bound)
-    if dtype is None:
-        return x.astype(np.int64) @ w_t.astype(np.int64)
-    return (x.astype(dtype) @ w_t.astype(dtype)).astype(np.int64)
+    return ExactMatmul(w_t, bound)(x)
+
+
+class ExactMatmul:
+    """``x @ w_t`` in exact integer arithmetic for a fixed integer matrix ``w_t``, through BLAS
+    when ``bound`` (an upper bound of every |partial sum|) proves float32/float64 exact. The
+    matrix is converted once."""
+
+    def __init__(self, w_t: np.ndarray, bound: float) -> None:
+        self.dtype = exact_float_dtype(bound) or np.int64
+        self.w_t = w_t.astype(self.dtype)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x.astype(self.dtype) @ self.w_t).astype(np.int64, copy=False)
+
+    def over_time(self, x: np.ndarray) -> np.ndarray:
+        """``w @ x[b]`` for x shaped (batch, N_in, steps): returns (batch, N_out, steps)."""
+        return np.matmul(self.w_t.T, x.astype(self.dtype)).astype(np.int64, copy=False)
+
+
+def fits(x: np.ndarray, lo: int, hi: int) -> bool:
+    """True when every value of ``x`` lies in [lo, hi] (two reductions, no temporaries)."""
+    return x.size == 0 or (int(x.min()) >= lo and int(x.max()) <= hi)

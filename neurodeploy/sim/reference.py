@@ -19,7 +19,18 @@ import numpy as np
 
 from .. import ir
 from ..errors import IRError, NeurodeployError, StateOverflowError
-from .arith import INT32_MAX, STATE_MAX, int_matmul, shift, trunc_decay, wrap, wrap32
+from .arith import (
+    INT32_MAX,
+    INT32_MIN,
+    STATE_MAX,
+    ExactMatmul,
+    fits,
+    int_matmul,
+    shift,
+    trunc_decay,
+    wrap,
+    wrap32,
+)
 from .traces import OverflowEvent, Traces
 
 __all__ = ["KERNELS", "kernel", "Kernel", "SimContext", "ReferenceSimulator", "message_bits_of",
@@ -109,19 +120,18 @@ class InputKernel(Kernel):
     """Sends ``data[..., t-1]`` in step t (zeros once the data is exhausted)."""
 
     def bind(self, data: np.ndarray) -> None:
-        self.data = data
+        self.data = data                  # (batch, *shape, T)
+        self.silence = np.zeros((self.batch, *self.out_shape), dtype=np.int64)
 
     def step(self, inputs):
         t = self.ctx.step
-        if t - 1 < self.data.shape[-1]:
-            return self.data[..., t - 1]
-        return np.zeros((self.batch, *self.out_shape), dtype=np.int64)
+        return self.data[..., t - 1] if t <= self.data.shape[-1] else self.silence
 
 
 @kernel(ir.Flatten)
 class FlattenKernel(Kernel):
     def step(self, inputs):
-        return inputs[0].reshape(self.batch, -1)
+        return inputs[0].reshape(inputs[0].shape[0], -1)
 
 
 @kernel(ir.Concat)
@@ -164,6 +174,8 @@ class DenseKernel(_SynapseKernel):
         super().__init__(node, in_shapes, out_shape, batch, ctx)
         self.w_t = node.weight.T.astype(np.int64)
         self.bound = float(np.abs(node.weight).sum(axis=1).max(initial=0)) * self.max_in
+        self.matmul = ExactMatmul(self.w_t, self.bound)
+        self.window = None
         if node.delay is None:
             self.buf = np.zeros((batch, *out_shape), dtype=np.int64)
         else:
@@ -172,20 +184,39 @@ class DenseKernel(_SynapseKernel):
             self.masks = [(node.delay == k).T for k in range(self.slots)]
 
     def _current(self, s: np.ndarray, w_t: np.ndarray) -> np.ndarray:
+        product = self.matmul if w_t is self.w_t else (lambda x: int_matmul(x, w_t, self.bound))
         if not self.graded:
-            return shift(int_matmul(s != 0, w_t, self.bound), self.exp)
-        acc = int_matmul(s, w_t, self.bound)
+            acc = product(s != 0)
+            return acc if self.exp == 0 else shift(acc, self.exp)
+        acc = product(s)
         if self.node.delay is None:      # Dense: int32 dot product
             return self._graded_scale(acc, "a_accum")
         return shift(acc << self.nt, self.exp - self.nt)   # DelayDense: int64 row sums
 
+    def precompute(self, data: np.ndarray, steps: int) -> None:
+        """Currents of a whole input window at once, stored (steps, batch, N_out), for a binary
+        synapse without delays whose source is known in advance (an Input, data shaped
+        (batch, N_in, T)): one batched product instead of one per step."""
+        if self.graded or self.node.delay is not None:
+            return
+        acc = self.matmul.over_time(data[..., :steps] != 0)
+        acc = acc if self.exp == 0 else shift(acc, self.exp)
+        window = np.zeros((steps, self.batch, acc.shape[1]), dtype=np.int64)
+        window[:acc.shape[-1]] = np.moveaxis(acc, -1, 0)
+        self.window = window
+
     def emit(self):
         out = self.buf if self.node.delay is None else self.buf[..., 0]
-        self.ctx.check(self.node.name, "a_out", (out < -2**31) | (out > INT32_MAX), out,
+        if fits(out, INT32_MIN, INT32_MAX):
+            return out
+        self.ctx.check(self.node.name, "a_out", (out < INT32_MIN) | (out > INT32_MAX), out,
                        "int32 synaptic message")
         return wrap32(out)
 
     def absorb(self, x):
+        if self.window is not None:
+            self.buf = self.window[self.ctx.step - 1]
+            return
         if self.node.delay is None:
             self.buf = self._current(x, self.w_t)
             return
@@ -280,18 +311,30 @@ class CubaKernel(Kernel):
 
     def step(self, inputs):
         name, check = self.node.name, self.ctx.check
-        a = np.zeros_like(self.u)
-        for x in inputs:                 # an InPort sums its channels (int32)
-            a = wrap32(a + x)
-        act = a << 6
-        check(name, "a_in", (act < -2**31) | (act > INT32_MAX), act, "int32 input << 6")
-        x = wrap32(trunc_decay(self.u, self.i_decay) + wrap32(act))
-        check(name, "u", (x < -STATE_MAX) | (x >= STATE_MAX), x, "24-bit current")
-        u = np.where(x > STATE_MAX, x - 2 * STATE_MAX, x)
-        self.u = np.where(u <= -STATE_MAX, x + 2 * STATE_MAX, u)
-        y = wrap32(wrap32(trunc_decay(self.v, self.v_decay) + self.u) + self.bias)
-        check(name, "v", np.abs(y) >= STATE_MAX, y, "24-bit voltage (saturates)")
-        v = np.clip(y, -STATE_MAX + 1, STATE_MAX - 1)
+        # Lava's int32 arithmetic, wrapping only where a value leaves int32 (modular sums)
+        a = sum(inputs[1:], inputs[0]) if inputs else np.zeros_like(self.u)
+        if not fits(a, -2**25, 2**25 - 1):             # else a << 6 cannot leave int32
+            a = wrap32(a)                               # an InPort sums its channels (int32)
+            act = a << 6
+            check(name, "a_in", (act < INT32_MIN) | (act > INT32_MAX), act, "int32 input << 6")
+            act = wrap32(act)
+        else:
+            act = a << 6
+        x = trunc_decay(self.u, self.i_decay) + act
+        if fits(x, -STATE_MAX + 1, STATE_MAX - 1):    # Lava moves -2**23 to +2**23
+            self.u = x
+        else:
+            x = wrap32(x)
+            check(name, "u", (x < -STATE_MAX) | (x >= STATE_MAX), x, "24-bit current")
+            u = np.where(x > STATE_MAX, x - 2 * STATE_MAX, x)
+            self.u = np.where(u <= -STATE_MAX, x + 2 * STATE_MAX, u)
+        y = trunc_decay(self.v, self.v_decay) + self.u + self.bias
+        if fits(y, -STATE_MAX + 1, STATE_MAX - 1):
+            v = y
+        else:
+            y = wrap32(y)
+            check(name, "v", np.abs(y) >= STATE_MAX, y, "24-bit voltage (saturates)")
+            v = np.clip(y, -STATE_MAX + 1, STATE_MAX - 1)
         spikes = v > self.vth
         if self.node.refractory:
             resting = self.ref > 0
@@ -339,13 +382,13 @@ class ReferenceSimulator:
             kernels[n.name] = KERNELS[type(n)](n, in_shapes, self.shapes[n.name], batch, ctx)
         for name, arr in data.items():
             kernels[name].bind(arr)
+        self._precompute_input_synapses(kernels, steps)
         probed = [n.name for n in self.net.neuron_groups() if not isinstance(n, ir.Input)] \
             if probe is None else list(probe)
-        traces = Traces("ref", steps)
-        for name in probed:
-            k = kernels[name]
-            traces.data[name] = {v: np.zeros((batch, *self.shapes[name], steps), np.int64)
-                                 for v in ("s", *k.probe_names(k.node))}
+        # recorded time-major (contiguous writes), returned as (batch, *shape, steps) views
+        records = {name: {v: np.zeros((steps, batch, *self.shapes[name]), np.int64)
+                          for v in ("s", *kernels[name].probe_names(self.net[name]))}
+                   for name in probed}
         synapses = [n.name for n in self.net if n.delayed]
         for t in range(1, steps + 1):
             ctx.step = t
@@ -356,12 +399,29 @@ class ReferenceSimulator:
             for name in synapses:
                 kernels[name].absorb(out[self.net[name].sources[0]])
             for name in probed:
-                rec = traces.data[name]
-                rec["s"][..., t - 1] = out[name]
+                rec = records[name]
+                rec["s"][t - 1] = out[name]
                 for var, value in kernels[name].state().items():
-                    rec[var][..., t - 1] = value
+                    rec[var][t - 1] = value
+        traces = Traces("ref", steps)
+        traces.data = {name: {var: np.moveaxis(arr, 0, -1) for var, arr in rec.items()}
+                       for name, rec in records.items()}
         traces.overflow = list(ctx.events.values())
         return traces
+
+    def _precompute_input_synapses(self, kernels: dict[str, Kernel], steps: int) -> None:
+        """Synapses fed (directly or through Flatten) by an Input see their whole input window
+        before the run starts; let them compute all its currents in one product."""
+        data = {n.name: kernels[n.name].data for n in self.net.inputs}
+        for node in self.order:
+            if isinstance(node, ir.Flatten) and node.sources[0] in data:
+                d = data[node.sources[0]]
+                data[node.name] = d.reshape(d.shape[0], -1, d.shape[-1])
+        for node in self.net:
+            src = node.sources[0] if node.sources else None
+            if node.delayed and src in data and data[src].ndim == 3 and \
+                    hasattr(kernels[node.name], "precompute"):
+                kernels[node.name].precompute(data[src], steps)
 
     def _bind_inputs(self, inputs) -> dict[str, np.ndarray]:
         nodes = self.net.inputs
@@ -394,7 +454,7 @@ def check_input(node: ir.Input, arr: np.ndarray) -> np.ndarray:
                          (np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)))):
         raise NeurodeployError("input data must be integers", layer=node.name, field="dtype",
                                value=str(arr.dtype))
-    arr = arr.astype(np.int64)
+    arr = arr.astype(np.int64, copy=False)
     lo, hi = node.value_range()
     if arr.size and (arr.min() < lo or arr.max() > hi):
         bad = arr.min() if arr.min() < lo else arr.max()
