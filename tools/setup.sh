@@ -21,4 +21,10 @@ $PIP install --quiet "numpy<2" scipy scikit-learn "networkx<=2.8.7" "asteval<0.1
 $PIP install --quiet --no-deps --ignore-requires-python "lava-nc==0.10.0" "lava-dl==0.6.0"
 $PIP install --quiet --no-deps -e .
 "$VENV/bin/python" -m neurodeploy.compat --apply
+# Headless Chromium (Debian package) renders the HTML report in the tests; skipped when it is
+# already there, when apt-get is unavailable, or with NEURODEPLOY_NO_BROWSER=1.
+if [ -z "${NEURODEPLOY_NO_BROWSER:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 echo "neurodeploy installed in $VENV; try: $VENV/bin/neurodeploy doctor"
