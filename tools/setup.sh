@@ -17,7 +17,7 @@ $PIP install --quiet --upgrade pip
 # netx imports slayer, which imports torchvision and cv2.
 $PIP install --quiet "torch==2.14.1" "torchvision==0.29.1"
 $PIP install --quiet "numpy<2" scipy scikit-learn "networkx<=2.8.7" "asteval<0.10" h5py matplotlib \
-  "opencv-python-headless<4.11" psutil tqdm mnist1d pytest ruff
+  "opencv-python-headless<4.11" psutil tqdm numba mnist1d nir pytest ruff
 $PIP install --quiet --no-deps --ignore-requires-python "lava-nc==0.10.0" "lava-dl==0.6.0"
 $PIP install --quiet --no-deps -e .
 "$VENV/bin/python" -m neurodeploy.compat --apply

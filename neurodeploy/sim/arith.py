@@ -64,8 +64,12 @@ class ExactMatmul:
         return (x.astype(self.dtype) @ self.w_t).astype(np.int64, copy=False)
 
     def over_time(self, x: np.ndarray) -> np.ndarray:
-        """``w @ x[b]`` for x shaped (batch, N_in, steps): returns (batch, N_out, steps)."""
-        return np.matmul(self.w_t.T, x.astype(self.dtype)).astype(np.int64, copy=False)
+        """``w @ x[b]`` for x shaped (batch, N_in, steps), as one 2-D product (faster in BLAS
+        than a batch of small ones): returns (N_out, batch, steps), exact integers in the
+        matmul dtype."""
+        b, n, t = x.shape
+        flat = x.transpose(1, 0, 2).astype(self.dtype).reshape(n, b * t)
+        return (self.w_t.T @ flat).reshape(-1, b, t)
 
 
 def fits(x: np.ndarray, lo: int, hi: int) -> bool:

@@ -27,7 +27,6 @@ from .arith import (
     fits,
     int_matmul,
     shift,
-    trunc_decay,
     wrap,
     wrap32,
 )
@@ -67,21 +66,26 @@ class SimContext:
     def check(self, layer: str, variable: str, bad: np.ndarray, values: np.ndarray,
               limit: str) -> None:
         """Record (or, strict, raise for) the entries of ``values`` flagged in ``bad``."""
-        if not bad.any():
-            return
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        value = int(values[idx])
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            self.record(layer, variable, int(bad.sum()), idx, int(values[idx]), limit)
+
+    def record(self, layer: str, variable: str, count: int, index: tuple, value: int,
+               limit: str) -> None:
+        """``count`` values of ``variable`` did not fit ``limit``; the first at ``index``
+        (sample, *neuron) had ``value``."""
+        index = tuple(int(i) for i in index)
         if self.strict:
             raise StateOverflowError(f"{variable} does not fit {limit}", layer=layer,
-                                     field=variable, neuron=idx[1:], step=self.step,
+                                     field=variable, neuron=index[1:], step=self.step,
                                      value=value, limit=limit)
         ev = self.events.get((layer, variable))
         if ev is None:
             self.events[(layer, variable)] = OverflowEvent(
-                layer, variable, int(bad.sum()), idx[1:], self.step, value, limit,
-                sample=idx[0] + self.sample_offset)
+                layer, variable, count, index[1:], self.step, value, limit,
+                sample=index[0] + self.sample_offset)
         else:
-            ev.count += int(bad.sum())
+            ev.count += count
 
 
 class Kernel:
@@ -199,11 +203,13 @@ class DenseKernel(_SynapseKernel):
         (batch, N_in, T)): one batched product instead of one per step."""
         if self.graded or self.node.delay is not None:
             return
-        acc = self.matmul.over_time(data[..., :steps] != 0)
-        acc = acc if self.exp == 0 else shift(acc, self.exp)
-        window = np.zeros((steps, self.batch, acc.shape[1]), dtype=np.int64)
-        window[:acc.shape[-1]] = np.moveaxis(acc, -1, 0)
-        self.window = window
+        self.window = self.matmul.over_time(data[..., :steps] != 0)   # (N_out, batch, T)
+
+    def _windowed(self, t: int) -> np.ndarray:
+        if t > self.window.shape[-1]:
+            return np.zeros((self.batch, self.window.shape[0]), dtype=np.int64)
+        acc = self.window[..., t - 1].T.astype(np.int64)
+        return acc if self.exp == 0 else shift(acc, self.exp)
 
     def emit(self):
         out = self.buf if self.node.delay is None else self.buf[..., 0]
@@ -215,7 +221,7 @@ class DenseKernel(_SynapseKernel):
 
     def absorb(self, x):
         if self.window is not None:
-            self.buf = self.window[self.ctx.step - 1]
+            self.buf = self._windowed(self.ctx.step)
             return
         if self.node.delay is None:
             self.buf = self._current(x, self.w_t)
@@ -291,7 +297,8 @@ class SumPoolKernel(ConvKernel):
 
 @kernel(ir.Cuba)
 class CubaKernel(Kernel):
-    """Lava ``PyLifModelBitAcc`` step, int32 wrap points included, plus refractory/graded."""
+    """Lava ``PyLifModelBitAcc`` step, int32 wrap points included, plus refractory/graded;
+    the per-neuron arithmetic is :func:`neurodeploy.sim.cuba.cuba_step`."""
     probes = ("u", "v")
 
     def __init__(self, node: ir.Cuba, in_shapes, out_shape, batch, ctx):
@@ -299,54 +306,31 @@ class CubaKernel(Kernel):
         shape = (batch, *out_shape)
         self.u = np.zeros(shape, dtype=np.int64)
         self.v = np.zeros(shape, dtype=np.int64)
-        self.i_decay = np.broadcast_to(node.i_decay, out_shape).astype(np.int64)
-        self.v_decay = np.broadcast_to(node.v_decay, out_shape).astype(np.int64)
-        self.vth = np.broadcast_to(node.vth, out_shape).astype(np.int64) << 6
-        self.bias = node.bias
         self.ref = np.zeros(shape, dtype=np.int64)
+
+        def flat(x):
+            return np.ascontiguousarray(np.broadcast_to(x, out_shape), dtype=np.int64).ravel()
+        self.params = (flat(node.i_decay), flat(node.v_decay), flat(node.vth) << 6,
+                       flat(node.bias), int(node.refractory), int(node.message_bits))
 
     @classmethod
     def probe_names(cls, node: ir.Cuba) -> tuple[str, ...]:
         return ("u", "v", "ref") if node.refractory else ("u", "v")
 
     def step(self, inputs):
-        name, check = self.node.name, self.ctx.check
-        # Lava's int32 arithmetic, wrapping only where a value leaves int32 (modular sums)
+        from .cuba import EVENTS, LIMITS, cuba_step
         a = sum(inputs[1:], inputs[0]) if inputs else np.zeros_like(self.u)
-        if not fits(a, -2**25, 2**25 - 1):             # else a << 6 cannot leave int32
-            a = wrap32(a)                               # an InPort sums its channels (int32)
-            act = a << 6
-            check(name, "a_in", (act < INT32_MIN) | (act > INT32_MAX), act, "int32 input << 6")
-            act = wrap32(act)
-        else:
-            act = a << 6
-        x = trunc_decay(self.u, self.i_decay) + act
-        if fits(x, -STATE_MAX + 1, STATE_MAX - 1):    # Lava moves -2**23 to +2**23
-            self.u = x
-        else:
-            x = wrap32(x)
-            check(name, "u", (x < -STATE_MAX) | (x >= STATE_MAX), x, "24-bit current")
-            u = np.where(x > STATE_MAX, x - 2 * STATE_MAX, x)
-            self.u = np.where(u <= -STATE_MAX, x + 2 * STATE_MAX, u)
-        y = trunc_decay(self.v, self.v_decay) + self.u + self.bias
-        if fits(y, -STATE_MAX + 1, STATE_MAX - 1):
-            v = y
-        else:
-            y = wrap32(y)
-            check(name, "v", np.abs(y) >= STATE_MAX, y, "24-bit voltage (saturates)")
-            v = np.clip(y, -STATE_MAX + 1, STATE_MAX - 1)
-        spikes = v > self.vth
-        if self.node.refractory:
-            resting = self.ref > 0
-            v = np.where(resting, 0, v)
-            spikes &= ~resting
-            self.ref = np.where(resting, self.ref - 1,
-                                np.where(spikes, self.node.refractory, 0))
-        self.v = np.where(spikes, 0, v)
-        if self.node.message_bits:
-            payload = np.minimum(v >> 6, 2 ** self.node.message_bits - 1)
-            return np.where(spikes, payload, 0)
-        return spikes.astype(np.int64)
+        if not fits(a, INT32_MIN, INT32_MAX):           # an InPort sums its channels (int32)
+            a = wrap32(a)
+        out = np.empty_like(self.u)
+        events = np.zeros((3, 3), dtype=np.int64)
+        cuba_step(np.ascontiguousarray(a, dtype=np.int64).ravel(), self.u.ravel(),
+                  self.v.ravel(), self.ref.ravel(), *self.params, out.ravel(), events)
+        for row in np.flatnonzero(events[:, 0]):
+            index = np.unravel_index(int(events[row, 1]), self.u.shape)
+            self.ctx.record(self.node.name, EVENTS[row], int(events[row, 0]), index,
+                            int(events[row, 2]), LIMITS[row])
+        return out
 
 
 class ReferenceSimulator:
