@@ -1,7 +1,8 @@
-"""Regenerate tests/data/golden/<op>.npz (run: .venv/bin/python tests/make_op_goldens.py).
+"""Regenerate tests/data/golden/<op>.h5 (run: .venv/bin/python tests/make_op_goldens.py).
 
-Each file is a tiny network around one operator, its inputs and the reference traces; the
-suite replays it on ref and Lava (tests/test_ops_*.py::test_goldens)."""
+Each file is a bundle of a tiny network around one operator whose manifest holds its inputs and
+the reference traces (golden vectors, checksummed); the suite replays it on every backend
+(tests/test_ops_*.py::test_goldens, tests/test_golden_bundles.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -76,5 +77,5 @@ if __name__ == "__main__":
     GOLDEN.mkdir(parents=True, exist_ok=True)
     for name, nodes, inputs, steps in goldens():
         net = ir.Network(nodes, name=name)
-        save_golden(GOLDEN / f"{name}.npz", net, inputs, steps)
-        print(name, (GOLDEN / f"{name}.npz").stat().st_size, "bytes")
+        save_golden(GOLDEN / f"{name}.h5", net, inputs, steps)
+        print(name, (GOLDEN / f"{name}.h5").stat().st_size, "bytes")

@@ -1,15 +1,17 @@
 """Helpers of the operator tests (tests/test_ops_*.py): run a network on ref and Lava, compare
-every variable at every step, and the golden-file format (.npz: a tiny network as JSON, its
-integer arrays, inputs and the expected integer traces)."""
+every variable at every step, and the golden bundles (tests/data/golden/<op>.h5: a tiny network
+around one operator as a neurodeploy bundle whose manifest holds the inputs and the expected
+integer traces of the reference simulator)."""
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 import neurodeploy.ops  # noqa: F401  (registers the operators)
 from neurodeploy import ir
+from neurodeploy.bundle import read_bundle, read_golden, write_bundle
 from neurodeploy.sim.reference import simulate
 from neurodeploy.sim.traces import Traces, compare
 
@@ -40,49 +42,28 @@ def graded(name: str, shape, bits: int = 24) -> ir.Input:
     return ir.Input(name, shape=tuple(shape), message_bits=bits)
 
 
-# -- golden files ---------------------------------------------------------------------------
+# -- golden bundles ---------------------------------------------------------------------------
 def save_golden(path: Path, net: ir.Network, inputs: dict[str, np.ndarray], steps: int) -> None:
-    """Write ``net`` (nodes as JSON + int arrays), ``inputs`` and the reference traces."""
-    nodes, arrays = [], {}
-    for node in net:
-        p = {}
-        for k, v in node.params().items():
-            if isinstance(v, np.ndarray):
-                arrays[f"param/{node.name}/{k}"] = v
-                p[k] = "@array"
-            else:
-                p[k] = v if not isinstance(v, tuple) else list(v)
-        nodes.append(dict(op=node.op, name=node.name, sources=list(node.sources), params=p))
-    tr = simulate(net, inputs, steps)
-    for layer, var in tr.variables():
-        arrays[f"trace/{layer}/{var}"] = tr[layer, var]
-    for k, v in inputs.items():
-        arrays[f"input/{k}"] = v
-    meta = json.dumps(dict(nodes=nodes, steps=steps), default=int)
-    np.savez_compressed(path, network=meta, **arrays)
+    """Write ``net`` as a bundle whose manifest holds ``inputs`` and the reference traces."""
+    write_bundle(net, path, metadata={"time_steps": steps, "purpose": "operator golden"},
+                 golden={"inputs": inputs, "steps": steps})
 
 
 def load_golden(path: Path, prefix: str = ""):
-    """Return (nodes, inputs, expected traces, steps); node names get ``prefix``."""
-    z = np.load(path)
-    meta = json.loads(str(z["network"]))
-    nodes = []
-    for d in meta["nodes"]:
-        cls = ir.NODE_TYPES[d["op"]]
-        p = {k: (z[f"param/{d['name']}/{k}"] if v == "@array" else v)
-             for k, v in d["params"].items()}
-        for k, v in p.items():
-            if isinstance(v, list):
-                p[k] = tuple(v)
-        nodes.append(cls(name=prefix + d["name"], sources=tuple(prefix + s for s in d["sources"]),
-                         **p))
-    inputs = {prefix + k[6:]: z[k] for k in z.files if k.startswith("input/")}
-    expected = {}
-    for k in z.files:
-        if k.startswith("trace/"):
-            _, layer, var = k.split("/")
-            expected.setdefault(prefix + layer, {})[var] = z[k]
-    return nodes, inputs, expected, int(meta["steps"])
+    """Return (nodes, inputs, expected traces, steps) of a golden bundle; node names get
+    ``prefix``. The bundle's checksums are validated by read_bundle."""
+    net = read_bundle(path)
+    golden = read_golden(path)
+    assert golden is not None, f"{path} has no golden vectors"
+    nodes = [dataclasses.replace(n, name=prefix + n.name,
+                                 sources=tuple(prefix + s for s in n.sources)) for n in net]
+    inputs = {prefix + k: v for k, v in golden.inputs.items()}
+    expected = {prefix + layer: dict(v) for layer, v in golden.traces.items()}
+    return nodes, inputs, expected, golden.steps
+
+
+def golden_names() -> list[str]:
+    return sorted(p.stem for p in GOLDEN.glob("*.h5"))
 
 
 def replay_goldens(backend: str, names: list[str]) -> int:
@@ -90,7 +71,7 @@ def replay_goldens(backend: str, names: list[str]) -> int:
     with the stored traces exactly. Returns the number of variables checked."""
     net, inputs, expected, steps = ir.Network(name="goldens"), {}, {}, 0
     for i, name in enumerate(names):
-        nodes, ins, exp, st = load_golden(GOLDEN / f"{name}.npz", prefix=f"g{i}_")
+        nodes, ins, exp, st = load_golden(GOLDEN / f"{name}.h5", prefix=f"g{i}_")
         for n in nodes:
             net.add(n)
         inputs.update(ins)

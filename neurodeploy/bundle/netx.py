@@ -30,6 +30,7 @@ import numpy as np
 from .. import ir
 from ..errors import BundleError, NeurodeployError, RangeError, UnsupportedError
 from .extension import GROUP, read_extension, write_extension
+from .manifest import Golden, validate_checksums, write_manifest
 
 try:  # the lead may move the base class into errors.py; use it when it is there
     from ..errors import NeurodeployWarning  # type: ignore[attr-defined]
@@ -733,7 +734,7 @@ def _check_layers(f: h5py.File, layers: list[dict[str, Any]], file: str) -> None
 # public API
 # --------------------------------------------------------------------------------------------
 def read_bundle(path: str | os.PathLike, *, use_extension: bool = True,
-                num_layers: int | None = None) -> ir.Network:
+                num_layers: int | None = None, verify_checksums: bool = True) -> ir.Network:
     """Load a netx HDF5 bundle as a validated IR :class:`~neurodeploy.ir.Network`.
 
     With a ``/neurodeploy`` extension (and ``use_extension``), the extension's IR is returned after
@@ -743,6 +744,10 @@ def read_bundle(path: str | os.PathLike, *, use_extension: bool = True,
     :class:`UnsupportedError` naming the file, layer and field. Never executes file content.
     ``num_layers`` reads only the first netx layers, as ``netx.hdf5.Network(num_layers=...)``
     does (it implies reading the ``layer/`` part, not the extension).
+    When the file has a manifest (:mod:`.manifest`) and the extension is read, every dataset's
+    checksum is validated after the structural checks (``verify_checksums``): a mismatch raises
+    BundleError naming the dataset. Reading the netx part alone (``use_extension=False`` or
+    ``num_layers``) reads the file as netx 0.6.0 would and ignores the manifest.
     """
     file = str(path)
     try:
@@ -761,6 +766,8 @@ def read_bundle(path: str | os.PathLike, *, use_extension: bool = True,
                                           f"network is not netx-expressible: {reasons[0]}",
                                           file=file, layer="layer", field="layer")
                     _check_layers(f, layers, file)
+                if verify_checksums:
+                    validate_checksums(f)
             else:
                 net = _Reader(f, file, num_layers).read()
         return net.validate()
@@ -771,7 +778,8 @@ def read_bundle(path: str | os.PathLike, *, use_extension: bool = True,
 
 
 def write_bundle(network: ir.Network, path: str | os.PathLike, *,
-                 metadata: Mapping[str, Any] | None = None) -> list[str]:
+                 metadata: Mapping[str, Any] | None = None,
+                 golden: Golden | Mapping[str, Any] | None = None) -> list[str]:
     """Write ``network`` as a netx HDF5 bundle, atomically (temp file + ``os.replace``).
 
     The ``/neurodeploy`` extension always holds the full IR. The netx ``layer/`` part is written
@@ -780,7 +788,11 @@ def write_bundle(network: ir.Network, path: str | os.PathLike, *,
     need ``netx.hdf5.Network(..., input_message_bits=m)``; the root attribute
     ``input_message_bits`` records ``m``. ``metadata`` (JSON-serialisable: time steps, input
     encoding, readout, model provenance ...) is stored as the ``metadata`` attribute of the
-    extension group and read back by :func:`read_metadata`.
+    extension group and read back by :func:`read_metadata`. Its ``target``, ``model_hash``,
+    ``quantization`` and ``time_steps`` (or ``steps``) keys go into the manifest
+    (:mod:`.manifest`), with a SHA-256 checksum of every dataset. ``golden``: a
+    :class:`~.manifest.Golden` or ``{"inputs": {...}[, "traces": ..., "steps": n]}`` (traces
+    default to the reference simulator's) stored as the bundle's golden self-test vectors.
     """
     network.validate()
     meta_json = json.dumps(dict(metadata or {}), sort_keys=True)
@@ -790,7 +802,9 @@ def write_bundle(network: ir.Network, path: str | os.PathLike, *,
                                prefix=".nd-")
     os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
+        # HDF5 1.8 object format (readable by every HDF5 >= 1.8): compact groups, so that the
+        # small golden bundles stay a few kB
+        with h5py.File(tmp, "w", libver=("v108", "latest")) as f:
             f.attrs["producer"] = "neurodeploy"
             f.attrs["netx_compatible"] = not reasons
             f.attrs["input_message_bits"] = np.int64(network.inputs[0].message_bits)
@@ -798,6 +812,7 @@ def write_bundle(network: ir.Network, path: str | os.PathLike, *,
                 _write_layers(f, layers)
             write_extension(f, network)
             f[GROUP].attrs["metadata"] = meta_json
+            write_manifest(f, network, json.loads(meta_json), golden, not reasons)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
