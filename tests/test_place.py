@@ -315,3 +315,62 @@ def test_mnist_tutorial_baseline_is_five_cores():
     p = place(net, L2)
     assert [p.layers[n]["baseline_cores"] for n in ("h1", "h2", "o")] == [3, 1, 1]
     assert p.cores == 3 < p.baseline_cores == 5
+
+
+# -- the `neurodeploy place` command --
+def _bundle(tmp_path, net: ir.Network, name: str = "net.h5") -> str:
+    from neurodeploy.bundle import write_bundle
+    path = tmp_path / name
+    write_bundle(net, path, metadata={"time_steps": 4})
+    return str(path)
+
+
+def _mlp() -> ir.Network:
+    rng = np.random.default_rng(0)
+    return ir.Network([ir.Input("in", shape=(784,)),
+                       ir.Dense("s1", sources=("in",), weight=rng.integers(-8, 8, (256, 784))),
+                       ir.Cuba("h", sources=("s1",), shape=(256,), vth=20),
+                       ir.Dense("s2", sources=("h",), weight=rng.integers(-8, 8, (10, 256))),
+                       ir.Cuba("o", sources=("s2",), shape=(10,))])
+
+
+def test_cli_place_json_plot_activity_and_write(tmp_path, capsys):
+    from neurodeploy.bundle import read_bundle, read_metadata
+    from neurodeploy.cli import main
+    path = _bundle(tmp_path, _mlp())
+    assert main(["place", path, "--target", "loihi2", "--chips", "2"]) == 0
+    text = capsys.readouterr().out
+    for word in ("cores", "lower bound", "baseline", "utilisation", "messages x hops",
+                 "largest per-core load", "fan-out counts"):
+        assert word in text
+    x = (np.random.default_rng(1).random((2, 784, 6)) < 0.05).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    png = tmp_path / "mesh.png"
+    assert main(["place", path, "--json", "--activity", str(tmp_path / "x.npy"),
+                 "--plot", str(png), "--write"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    for key in ("cores", "chips", "lower_bound", "baseline_cores", "traffic",
+                "baseline_traffic", "utilisation"):
+        assert key in d
+    assert d["activity"].startswith("measured") and set(d["utilisation"]) == set(BUDGETS)
+    assert d["messages"]["total"] < place(_mlp(), "loihi2").messages["total"]   # sparse input
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+    meta = read_metadata(path)
+    assert meta["time_steps"] == 4 and meta["placement"]["cores"] == d["cores"]
+    assert Placement.from_dict(meta["placement"]).slices == d["slices"]
+    assert read_bundle(path).same_as(_mlp())
+
+
+def test_cli_place_drc_failure_exits_2_naming_layer_budget_fix(tmp_path, capsys):
+    from neurodeploy.cli import main
+    net = ir.Network([ir.Input("in", shape=(3, 32, 32)),
+                      ir.Conv("cv", sources=("in",), weight=np.ones((32, 3, 3, 3), np.int64)),
+                      ir.Cuba("n1", sources=("cv",), shape=(32, 30, 30)),
+                      ir.Flatten("fl", sources=("n1",)),
+                      ir.Dense("fc", sources=("fl",), weight=np.ones((4, 28800), np.int64)),
+                      ir.Cuba("wide_fanin", sources=("fc",), shape=(4,))])
+    path = _bundle(tmp_path, net)
+    assert main(["place", path]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'wide_fanin'" in err and "AxonIn" in err and "fix:" in err
+    assert main(["place", str(tmp_path / "missing.h5")]) == 2

@@ -9,8 +9,10 @@ Pipeline of :func:`place` (deterministic for a given ``seed``):
    chosen by dynamic programming (:func:`_window_pack`, small networks); first-fit-decreasing on
    slicings cut to 0.8 / 0.75 of a core (leaves room for memory-heavy pieces). Each is followed
    by an improvement pass that tries to empty the least-loaded cores;
-4. cores are assigned to chips and mesh slots to minimise sum(messages x hops): a serpentine
-   initial layout in pipeline order, then weighted-median moves and pair swaps (seeded);
+4. cores are assigned to chips and mesh slots to minimise sum(messages x hops): the cheaper of
+   a serpentine and a Hilbert-curve layout of the cores in pipeline order (the Hilbert curve keeps
+   consecutive cores in compact 2-D blocks, across chips too), then weighted-median moves and
+   pair swaps (seeded);
 5. report: cores, chips, lower bound LB = max over budgets of ceil(total demand / capacity),
    Intel's one-layer-per-core halving baseline (:func:`.slicing.halving_pieces`, sequential core
    numbering, row-major slots) and traffic of our placement, of our cores placed sequentially and
@@ -184,6 +186,23 @@ class Mesh2D:
         return (np.abs(self.gx[a] - self.gx[b]) + np.abs(self.gy[a] - self.gy[b])
                 + self.cross * (np.abs(self.cx[a] - self.cx[b]) + np.abs(self.cy[a] - self.cy[b])))
 
+    def hilbert(self) -> np.ndarray:
+        """Slots in Hilbert-curve order of their global router position (then core in router):
+        consecutive cores fill compact 2-D blocks, across chip boundaries too."""
+        n = 1 << max(1, int(max(self.gx.max(), self.gy.max())).bit_length())
+        x, y = self.gx.copy(), self.gy.copy()
+        d = np.zeros(self.n, dtype=np.int64)
+        s = n // 2
+        while s > 0:
+            rx, ry = (x & s) > 0, (y & s) > 0
+            d += s * s * ((3 * rx) ^ ry)
+            flip = ~ry & rx
+            x = np.where(flip, s - 1 - x, x)
+            y = np.where(flip, s - 1 - y, y)
+            x, y = np.where(~ry, y, x), np.where(~ry, x, y)
+            s //= 2
+        return np.lexsort((self.k, d))
+
     def serpentine(self) -> np.ndarray:
         """Slots in a locality-preserving order: chips in order, rows boustrophedon."""
         key = np.where(self.y % 2 == 0, self.x, -self.x)
@@ -319,12 +338,14 @@ def _spread(la: Layer, s: Slicing, m: int) -> list[tuple[int, tuple[int, int, in
         return out
     core = 0
     for b, (c0, c1) in enumerate(blocks):
-        cnt = min(n if la.positions > 1 else c1 - c0,
+        al = 1 if la.positions > 1 else max(1, la.align)      # 1-D: whole rows of align
+        cnt = min((n if la.positions > 1 else c1 - c0) // al,
                   m // len(blocks) + (1 if b < m % len(blocks) else 0))
         lo = 0 if la.positions > 1 else c0
         hi = n if la.positions > 1 else c1
-        size = hi - lo
-        cuts = [lo + (size * i) // cnt for i in range(cnt + 1)]
+        units = (hi - lo) // al
+        cuts = [lo + al * ((units * i) // cnt) for i in range(cnt + 1)]
+        cuts[-1] = hi
         for a, z in zip(cuts[:-1], cuts[1:]):
             out.append((core, (c0, c1, a, z) if la.positions > 1 else (a, z, 0, 1)))
             core += 1
@@ -468,13 +489,14 @@ def _top_k(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 def _optimise(m: sp.csr_matrix, order: np.ndarray, mesh: Mesh2D, seed: int,
               passes: int = 4, top_k: int = 24) -> np.ndarray:
-    """Slot of each core: serpentine layout of ``order``, then weighted-median moves (swap with
-    the core at or next to the weighted median of its neighbours' positions) on the graph of each
-    core's ``top_k`` heaviest links. Deterministic for ``seed``."""
+    """Slot of each core: serpentine or Hilbert layout of ``order``, then weighted-median moves
+    (swap with the core at or next to the weighted median of its neighbours' positions) on the
+    graph of each core's ``top_k`` heaviest links. Deterministic for ``seed``."""
     n = m.shape[0]
     rng = np.random.default_rng(seed)
     sym = _top_k((m + m.T).tocsr(), top_k)
-    slots = mesh.serpentine()
+    slots = min((mesh.serpentine(), mesh.hilbert()),     # the better space-filling start
+                key=lambda sl: _traffic(m, _at(order, sl), mesh)[0])
     slot_of = np.empty(n, dtype=np.int64)
     slot_of[order] = slots[:n]
     core_at = -np.ones(mesh.n, dtype=np.int64)
@@ -529,6 +551,13 @@ def _optimise(m: sp.csr_matrix, order: np.ndarray, mesh: Mesh2D, seed: int,
         if improved <= n // 200:
             break
     return slot_of
+
+
+def _at(order: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """Slot of each core when the cores in ``order`` take ``slots`` in turn."""
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = slots[: len(order)]
+    return out
 
 
 def _wmedian(v: np.ndarray, w: np.ndarray) -> int:

@@ -39,7 +39,8 @@ register their operators with ``@cost_model(MyNode)``. A cost function receives 
 :class:`NodeContext` and returns a :class:`Neurons`, :class:`HostOp`, :class:`Synapse`,
 :class:`Wiring` or :class:`Source`. Unregistered classes get the documented generic fallback:
 a delayed (synapse-like) node is charged as a dense all-to-all fan-in (an upper bound), any other
-node as a CUBA-cost neuron group of its output size; both are flagged in ``Layer.note``.
+node as a CUBA-cost neuron group of its output size; both are flagged in ``Layer.note``. A node
+class with ``host = True`` (the operators' flag) and no registered model is a host operator.
 """
 from __future__ import annotations
 
@@ -100,6 +101,7 @@ class Layer:
     groups: int = 1
     hw: tuple[int, int] | None = None    # (H, W) with positions = H * W, x-major
     note: str = ""
+    align: int = 1                       # channel cuts at multiples of align (row-wise ops)
     # filled by finalize_layers(): fan-out entries per neuron and per position
     map_per_neuron: float = 0.0
     map_conv_consumers: int = 0
@@ -116,6 +118,7 @@ class Neurons:
     kind: str = "cuba"
     groups: int = 1
     note: str = ""
+    align: int = 1          # slices hold multiples of this many channels (e.g. softmax rows)
 
 
 @dataclass
@@ -243,7 +246,9 @@ def layers_from_network(net: ir.Network) -> list[Layer]:
     for n in net.nodes:
         ctx = NodeContext([shapes[s] for s in n.sources], shapes[n.name], net)
         fn = lookup_cost_model(type(n))
-        if fn is None:
+        if fn is None and getattr(type(n), "host", False) is True:
+            costs[n.name] = HostOp()          # operators flagged host=True (ops.common.OpNode)
+        elif fn is None:
             notes[n.name] = GENERIC_NOTE
             costs[n.name] = (Synapse(FanIn("", "dense", 0)) if n.delayed
                              else Neurons(getattr(n, "op", "generic")))
@@ -264,6 +269,7 @@ def layers_from_network(net: ir.Network) -> list[Layer]:
         layer = Layer(n.name, c, p, hw=hw, host=isinstance(cost, HostOp),
                       kind=cost.kind if isinstance(cost, Neurons) else "host",
                       groups=cost.groups if isinstance(cost, Neurons) else 1,
+                      align=cost.align if isinstance(cost, Neurons) else 1,
                       note="; ".join(x for x in (cost.note, notes.get(n.name, "")) if x))
         for s in n.sources:
             sc = costs[s]

@@ -73,6 +73,7 @@ def min_slicing(layer: Layer, target: Target, scale: float = 1.0) -> Slicing | N
     seen: set[int] = set()
     for nc in range(1, C + 1):
         c = -(-C // nc)
+        c = -(-c // layer.align) * layer.align
         if c in seen:
             continue
         seen.add(c)
