@@ -177,15 +177,14 @@ def _backend_arg(text: str) -> str:
 
 def _backend_list(text: str) -> list[str]:
     names = [_backend_arg(t.strip()) for t in text.split(",") if t.strip()]
-    if len(names) != 2:
-        raise argparse.ArgumentTypeError(f"give exactly two backends, e.g. ref,lava (got "
-                                         f"'{text}')")
+    if not names:
+        raise argparse.ArgumentTypeError(f"give backends, e.g. ref,lava (got '{text}')")
     return names
 
 
-def _sim_arguments(p: argparse.ArgumentParser) -> None:
+def _sim_arguments(p: argparse.ArgumentParser, input_required: bool = True) -> None:
     p.add_argument("bundle", help="netx/HDF5 deployment bundle")
-    p.add_argument("--input", required=True, metavar="X.npy",
+    p.add_argument("--input", required=input_required, metavar="X.npy",
                    help="integer spikes/graded values, (*input_shape, steps) or "
                         "(batch, *input_shape, steps); .npz: one array per input name")
     p.add_argument("--steps", type=int, default=None,
@@ -302,16 +301,41 @@ def format_comparison(comp: "Comparison") -> str:
 
 
 def _configure_verify(p: argparse.ArgumentParser) -> None:
-    _sim_arguments(p)
+    _sim_arguments(p, input_required=False)
     p.add_argument("--backends", type=_backend_list, default=["ref", "lava"], metavar="A,B",
-                   help="the two backends to compare (default: ref,lava)")
+                   help="the two backends to compare (default: ref,lava); with --golden, the "
+                        "backends to replay the golden vectors on")
+    p.add_argument("--golden", action="store_true",
+                   help="replay the bundle's stored golden inputs on each backend and compare "
+                        "with its stored integer traces (the on-hardware self-test)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--dataset", choices=("digits", "mnist1d"),
+                   help="instead of --input: the accuracy ladder of an exported model on the "
+                        "held-out split (float ANN, QANN, integer IR as ANN, reference SNN, Lava "
+                        "SNN); --backends then names the SNN backends to run (ref, lava)")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="with --dataset: the first N test samples (default: all)")
+    p.add_argument("--lava-samples", type=int, default=20, metavar="M",
+                   help="with --dataset: the first M samples also run on Lava, compared with "
+                        "the reference bit for bit on all layers and steps (default: 20)")
 
 
 @command("verify", "run a bundle on two backends and compare every probed variable at every step",
          _configure_verify)
 def cmd_verify(args: argparse.Namespace) -> int:
     from .sim.traces import compare
+    if args.golden:
+        return _verify_golden(args)
+    if args.dataset is not None:
+        if args.input is not None:
+            raise UsageError("give either --input or --dataset", field="--dataset")
+        return _verify_dataset(args)
+    if len(args.backends) != 2:
+        raise UsageError("give exactly two backends, e.g. ref,lava", field="--backends",
+                         value=",".join(args.backends))
+    if args.input is None:
+        raise UsageError("give --input X.npy (or --golden to replay the stored vectors)",
+                         field="--input")
     net = load_bundle(args.bundle)
     data = load_input(args.input, net)
     steps = _steps(args, data)
@@ -330,6 +354,186 @@ def cmd_verify(args: argparse.Namespace) -> int:
         _warn_overflow(ta)
         print(format_comparison(comp))
     return 0 if comp.bit_exact else 1
+
+
+# -- place (neurodeploy.place.command) -----------------------------------------------------------
+
+def _configure_place(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="netx/HDF5 deployment bundle")
+    p.add_argument("--target", default="loihi2", help="target name or TOML path (default loihi2)")
+    p.add_argument("--chips", type=int, default=None, help="chips available (default: fewest)")
+    p.add_argument("--activity", metavar="X.npy", default=None,
+                   help="input spikes: spike rates measured by the reference simulator "
+                        "(default: fan-out counts)")
+    p.add_argument("--json", action="store_true", help="print the placement as JSON")
+    p.add_argument("--plot", metavar="out.png", default=None, help="per-core utilisation heatmap")
+    p.add_argument("--write", action="store_true",
+                   help="store the placement in the bundle's metadata ('placement')")
+    p.add_argument("--seed", type=int, default=0, help="placement seed (default 0)")
+
+
+@command("place", "partition, pack and place a bundle on a target's cores and chips",
+         _configure_place)
+def cmd_place(args: argparse.Namespace) -> int:
+    from .place.command import place_bundle
+    text, _ = place_bundle(args.bundle, args.target, args.chips, args.activity, args.json,
+                           args.plot, args.write, args.seed, net=load_bundle(args.bundle))
+    print(text)
+    return 0
+
+
+def _verify_golden(args: argparse.Namespace) -> int:
+    """``verify --golden``: every backend against the bundle's golden traces."""
+    from .bundle import read_golden, replay_golden
+    if args.input is not None:
+        raise UsageError("--golden replays the bundle's stored inputs: drop --input",
+                         field="--input")
+    net = load_bundle(args.bundle)            # validates structure and checksums
+    golden = read_golden(args.bundle)
+    if golden is None:
+        raise NeurodeployError("bundle has no golden vectors (write it with "
+                               "write_bundle(..., golden=...))", file=args.bundle,
+                               field="golden")
+    if args.steps is not None and args.steps != golden.steps:
+        raise UsageError("--golden replays the stored number of steps", field="--steps",
+                         value=args.steps, limit=golden.steps)
+    results = {}
+    for name in dict.fromkeys(args.backends):
+        results[name] = replay_golden(
+            net, golden, name,
+            run=lambda b, n, x, steps: run_backend(b, n, x, steps, args.strict))
+    ok = all(c.bit_exact for c in results.values())
+    if args.json:
+        print(json.dumps(dict(golden=True, bit_exact=ok, steps=golden.steps,
+                              batch=golden.batch,
+                              backends={k: c.as_dict() for k, c in results.items()})))
+    else:
+        for comp in results.values():
+            print(format_comparison(comp))
+        print(f"golden self-test: {'PASSED' if ok else 'FAILED'} on "
+              f"{', '.join(results)} ({golden.batch} sample(s) x {golden.steps} steps)")
+    return 0 if ok else 1
+
+
+# -- inspect -------------------------------------------------------------------------------------
+
+def _configure_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="netx/HDF5 deployment bundle")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+
+@command("inspect", "print a bundle's manifest and validate the checksum of every dataset",
+         _configure_inspect)
+def cmd_inspect(args: argparse.Namespace) -> int:
+    if not Path(args.bundle).is_file():
+        raise NeurodeployError("bundle not found", file=args.bundle)
+    from .bundle import read_manifest, validate_checksums
+    manifest = read_manifest(args.bundle)
+    if manifest is None:
+        print(f"{PROG}: warning: {args.bundle}: no manifest (not written by neurodeploy's "
+              "write_bundle): no checksums to validate", file=sys.stderr)
+        net = load_bundle(args.bundle)
+        print(json.dumps({"manifest": None, "network": net.name, "nodes": len(net)})
+              if args.json else f"network '{net.name}': {len(net)} nodes, no manifest")
+        return 0
+    n = validate_checksums(args.bundle)
+    net = load_bundle(args.bundle)            # the structure must read too
+    if args.json:
+        print(json.dumps(dict(manifest, checksums_valid=True)))
+        return 0
+    for key in ("network", "nodes", "neurodeploy_version", "format_version", "manifest_version",
+                "target", "model_hash", "quantization", "time_steps", "netx_compatible"):
+        value = manifest.get(key)
+        print(f"{key:20s} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    g = manifest.get("golden")
+    print(f"{'golden':20s} " + ("none" if not g else
+                                f"{g['batch']} sample(s) x {g['steps']} steps, inputs "
+                                f"{', '.join(g['inputs'])}, {len(g['traces'])} traces "
+                                f"({g['backend']})"))
+    print(f"{'layers':20s} " + ", ".join(f"{x.name} ({x.op})" for x in net))
+    print(f"checksums: {n} datasets and the attributes valid (sha256)")
+    return 0
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+def _configure_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL_OR_BUNDLE",
+                   help="a bundle (.h5) or a model checkpoint (converted with neurodeploy.convert)")
+    p.add_argument("--target", default="loihi2", help="target name or TOML file "
+                                                      "(default: loihi2)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("check", "compatibility report: every layer, where it runs, what it needs, blockers "
+                  "with fixes (exit 1 when not deployable)", _configure_check)
+def cmd_check(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .check import check_network, format_check, load_model_or_bundle
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = load_model_or_bundle(args.model)
+    for w in caught:
+        print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+    report = check_network(net, args.target)
+    print(json.dumps(report.to_dict()) if args.json else format_check(report))
+    return 0 if report.deployable else 1
+
+
+# -- export --------------------------------------------------------------------------------------
+
+def _configure_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a checkpoint (.pt) or the name of a shipped model, e.g. "
+                                 "csdformer-digits")
+    p.add_argument("-o", "--output", required=True, metavar="BUNDLE.h5",
+                   help="the deployment bundle to write")
+    p.add_argument("--target", default="loihi2", help="target name or TOML file (default: loihi2)")
+    p.add_argument("--json", action="store_true",
+                   help="print the metadata and the quantisation report as one JSON object")
+
+
+@command("export", "convert a trained model to the integer IR and write a deployment bundle",
+         _configure_export)
+def cmd_export(args: argparse.Namespace) -> int:
+    from .convert.ladder import export_model
+    conv, warnings_ = export_model(args.model, args.output, target=args.target)
+    if args.json:
+        print(json.dumps(dict(metadata=conv.metadata, report=conv.report.rows,
+                              netx_warnings=warnings_)))
+        return 0
+    m = conv.metadata
+    print(f"{m['model']} ({m['arch']}) -> {args.output}: {len(conv.network)} nodes, "
+          f"{m['steps']} steps, target {m['target']}")
+    if m.get("host_operators"):
+        print(f"host operators — not on neurocores: {', '.join(m['host_operators'])}")
+    print("quantisation error (float vs integer parameters):")
+    print(conv.report.format())
+    return 0
+
+
+def _verify_dataset(args: argparse.Namespace) -> int:
+    unknown = [b for b in args.backends if b not in SIM_BACKENDS]
+    if unknown:
+        raise UsageError("--dataset runs the ref and lava backends only", field="--backends",
+                         value=",".join(unknown))
+    if not Path(args.bundle).is_file():
+        raise NeurodeployError("bundle not found", file=args.bundle)
+    if "lava" in args.backends and args.lava_samples > 0:   # before tqdm (see run_backend)
+        import lava.magma.core.process.process  # noqa: F401
+    from tqdm import tqdm
+
+    from .convert.ladder import format_ladder, ladder
+
+    def bar(desc: str, unit: str):
+        return lambda it: tqdm(it, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+    with contextlib.redirect_stdout(sys.stderr):
+        out = ladder(args.bundle, args.dataset, samples=args.samples,
+                     lava_samples=args.lava_samples if "lava" in args.backends else 0,
+                     ref="ref" in args.backends, progress=bar)
+    print(json.dumps(out) if args.json else format_ladder(out))
+    return 0 if out["bit_exact"] in (True, None) else 1
 
 
 # -- entry point ---------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Lava processes of the converter nodes (imported only when a network is built)."""
