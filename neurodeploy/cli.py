@@ -536,6 +536,42 @@ def _verify_dataset(args: argparse.Namespace) -> int:
     return 0 if out["bit_exact"] in (True, None) else 1
 
 
+def _configure_deploy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", metavar="MODEL_OR_BUNDLE",
+                   help="shipped model name, checkpoint path or bundle (default: the shipped "
+                        "csdformer-digits model)")
+    p.add_argument("--target", default="loihi2", help="target name or TOML path")
+    p.add_argument("--dataset", choices=("digits", "mnist1d"),
+                   help="held-out data for verification (default: the model's own)")
+    p.add_argument("--out", default="deploy-out", metavar="DIR",
+                   help="output directory for bundle.h5, report.json, report.html")
+    p.add_argument("--samples", type=int, default=None,
+                   help="held-out samples for the accuracy ladder (default: all)")
+    p.add_argument("--lava-samples", type=int, default=2,
+                   help="samples also run on Lava and compared bit for bit (default: 2)")
+    p.add_argument("--chips", type=int, default=None, help="chips available (default: fewest)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+@command("deploy", "convert, check, place, verify and cost a model; write bundle and report",
+         _configure_deploy)
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .deploy import deploy
+    report = deploy(args.source, target=args.target, dataset=args.dataset, out_dir=args.out,
+                    samples=args.samples, lava_samples=args.lava_samples, chips=args.chips)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "energy"} |
+                         {"energy": {k: v for k, v in report["energy"].items()
+                                     if k != "detail"}}))
+    else:
+        width = max(len(k) for k in report["summary"])
+        for key, value in report["summary"].items():
+            print(f"  {key:{width}s}  {value}")
+        print(f"wrote {args.out}/bundle.h5, {args.out}/report.json, {args.out}/report.html")
+    exact = report["verification"]["bit_exact"]
+    return 0 if exact in (True, None) else 1
+
+
 # -- entry point ---------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:

@@ -133,7 +133,21 @@ def energy_constants(target: Target | str | None = "loihi2") -> dict[str, dict[s
 
 # -- structure: fan-outs, consumers, ANN MACs ------------------------------------------------------
 def _is_synapse(n: ir.Node) -> bool:
-    return isinstance(n, (ir.Dense, ir.Conv, ir.SumPool))
+    """Weighted synapse ops (their output is a current one step later): every delayed node."""
+    return bool(n.delayed)
+
+
+def _synapses_behind(net: ir.Network, name: str) -> list[ir.Node] | None:
+    """The synapses whose currents reach a consumer through ``name`` (a synapse, or wiring that
+    only rearranges synapse currents); None when ``name`` carries spikes."""
+    n = net[name]
+    if _is_synapse(n):
+        return [n]
+    if _is_wiring(n):
+        found = [_synapses_behind(net, s) for s in n.sources]
+        if all(f is not None for f in found):
+            return [x for f in found for x in f]
+    return None
 
 
 def _is_wiring(n: ir.Node) -> bool:
@@ -157,6 +171,10 @@ def _conv_fanout(in_shape: tuple[int, ...], out_shape: tuple[int, ...], kernel, 
 
 
 def _synapse_fanout(n: ir.Node, in_shape, out_shape) -> np.ndarray:
+    in_index = getattr(n, "in_index", None)
+    if in_index is not None:          # per-token dense: each use of an element drives D_out
+        uses = np.bincount(np.asarray(in_index).ravel(), minlength=int(np.prod(in_shape)))
+        return (uses * int(n.weight.shape[0])).reshape(in_shape)
     if isinstance(n, ir.Dense):
         return np.full(in_shape, int(n.weight.shape[0]), np.int64)
     if isinstance(n, ir.Conv):
@@ -188,6 +206,8 @@ def ann_macs(node: ir.Node, in_shapes: list[tuple[int, ...]], out_shape: tuple[i
         return out * int(node.kernel[0] * node.kernel[1])
     if isinstance(node, _MatmulBase):
         return int(node.groups * node.m * node.k * node.n)
+    if getattr(node, "in_index", None) is not None:          # per-token dense
+        return int(np.asarray(node.in_index).size * node.weight.shape[0])
     return 0
 
 
@@ -324,18 +344,18 @@ def count_operations(network: ir.Network, inputs: Mapping[str, np.ndarray] | np.
         size = int(np.prod(shapes[n.name]))
         row = LayerCounts(n.name, n.op, where, size)
         for port, s in enumerate(n.sources):
-            src = net[s]
-            if _is_synapse(src):
-                x_name = src.sources[0]
-                fan = _synapse_fanout(src, shapes[x_name], shapes[s])
-                row.ann_macs += ann_macs(src, [shapes[x_name]], shapes[s])
-            else:
-                x_name, fan = s, _port_fanout(n, port, shapes[s])
-            ops = float((_nonzero_per_element(output(x_name)) * fan).sum()) / batch
-            if host:
-                row.host_ops += float(_nonzero_per_element(output(x_name)).sum()) / batch
-            else:
-                row.synops += ops
+            synapses = _synapses_behind(net, s)
+            feeds = [(x.sources[0], _synapse_fanout(x, shapes[x.sources[0]], shapes[x.name]))
+                     for x in synapses] if synapses is not None else \
+                [(s, _port_fanout(n, port, shapes[s]))]
+            for x in synapses or []:
+                row.ann_macs += ann_macs(x, [shapes[x.sources[0]]], shapes[x.name])
+            for x_name, fan in feeds:
+                active = _nonzero_per_element(output(x_name))
+                if host:
+                    row.host_ops += float(active.sum()) / batch
+                else:
+                    row.synops += float((active * fan).sum()) / batch
         row.ann_macs += ann_macs(n, [shapes[s] for s in n.sources], shapes[n.name])
         out = output(n.name)
         row.spikes = float((out != 0).sum()) / batch

@@ -9,10 +9,11 @@ synapse per neuron, the generic model of :mod:`.resources`). Operators flagged `
 from __future__ import annotations
 
 from .. import ir
+from ..convert.nodes import Relay, TokenDense
 from ..ops import csdformer as csd
 from ..ops import spikedattention as sa
 from ..ops import spikezip as sz
-from .resources import HostOp, Neurons, NodeContext, NodeCost, cost_model
+from .resources import FanIn, HostOp, Neurons, NodeContext, NodeCost, Synapse, cost_model
 
 __all__: list[str] = []
 
@@ -41,3 +42,19 @@ def _woss(node: ir.Node, ctx: NodeContext) -> NodeCost:
 @cost_model(sz.SpikeSoftmax, sz.SpikeLayerNorm)
 def _host(node: ir.Node, ctx: NodeContext) -> NodeCost:
     return HostOp()
+
+
+@cost_model(TokenDense)
+def _token_dense(node: TokenDense, ctx: NodeContext) -> NodeCost:
+    """Per-token linear: every output neuron reads D_in inputs of its own token. Costed as a
+    sparse fan-in (indices stored), an upper bound of the shared-weight 1x1-conv layout the chip
+    could use; a slice of c neurons reads about c * D_in / D_out input axons."""
+    d_out, d_in = (int(v) for v in node.weight.shape)
+    return Synapse(FanIn("", "sparse", 0, weight_bits=int(node.num_weight_bits),
+                         syn_per_neuron=float(d_in), axons_coef=(0.0, d_in / d_out, 0.0, 0.0)))
+
+
+@cost_model(Relay)
+def _relay(node: Relay, ctx: NodeContext) -> NodeCost:
+    return Neurons("cuba", note="delay line (Relay): one compartment per element; on the chip an "
+                                "axonal or synaptic delay")
