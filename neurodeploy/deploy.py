@@ -152,6 +152,9 @@ def deploy(source: str | None = None, *, target: str = "loihi2", dataset: str | 
     them also run on Lava (slow: one OS process per Lava process); ``activity_samples``: samples
     whose reference run measures the spike activity used by placement, energy and the raster.
     """
+    # Lava sets the multiprocessing start method at import; that must precede tqdm's lock
+    import lava.magma.core.process.process  # noqa: F401
+
     from .bundle import make_golden, write_bundle
     from .check import check_network
     from .convert import encode
@@ -162,9 +165,6 @@ def deploy(source: str | None = None, *, target: str = "loihi2", dataset: str | 
     from .report import write_html
     from .sim.reference import ReferenceSimulator
     from .targets import BUDGETS, load_target
-
-    # Lava sets the multiprocessing start method at import; that must precede tqdm's lock
-    import lava.magma.core.process.process  # noqa: F401
     source = source or DEFAULT_MODEL
     out = Path(out_dir)
     stage = _Stages(quiet)
