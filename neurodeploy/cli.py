@@ -519,8 +519,7 @@ def _verify_dataset(args: argparse.Namespace) -> int:
                          value=",".join(unknown))
     if not Path(args.bundle).is_file():
         raise NeurodeployError("bundle not found", file=args.bundle)
-    if "lava" in args.backends and args.lava_samples > 0:   # before tqdm (see run_backend)
-        import lava.magma.core.process.process  # noqa: F401
+    import lava.magma.core.process.process  # noqa: F401  (before tqdm, see run_backend)
     from tqdm import tqdm
 
     from .convert.ladder import format_ladder, ladder

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+# Lava sets the multiprocessing start method ('fork') when its runtime is imported; anything that
+# creates a multiprocessing context first (a tqdm progress bar does) makes that import fail, so the
+# suite imports Lava before any test runs.
+import lava.magma.core.process.process  # noqa: F401
 import numpy as np
 import pytest
 

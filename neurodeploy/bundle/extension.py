@@ -108,6 +108,9 @@ def _value(ng: h5py.Group, key: str, kind: str, file: str, layer: str) -> object
 
 def read_extension(g: h5py.Group, file: str) -> ir.Network:
     """Rebuild the IR stored under ``/neurodeploy`` (not yet validated)."""
+    # node kinds register themselves on import: the operators and the converters' nodes
+    import neurodeploy.convert  # noqa: F401
+    import neurodeploy.ops  # noqa: F401
     version = _attr(g, "format_version", file, GROUP)
     if version != FORMAT_VERSION:
         raise UnsupportedError("unsupported extension format version", file=file, layer=GROUP,
