@@ -24,6 +24,7 @@ The report is ``deployable`` when there is no ``error``.
 """
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -194,20 +195,13 @@ def load_model_or_bundle(path: str | os.PathLike) -> ir.Network:
         from .bundle import read_bundle
         return read_bundle(p)
     try:
-        from . import convert  # type: ignore[attr-defined]
+        convert = importlib.import_module("neurodeploy.convert")
     except ImportError:
         raise UnsupportedError("conversion not available (neurodeploy.convert is not "
                                "installed in this version): give a bundle", file=str(p)) \
             from None
-    for name in ("convert_model", "convert_checkpoint", "convert"):
-        fn = getattr(convert, name, None)
-        if callable(fn):
-            out = fn(str(p))
-            net = getattr(out, "network", out)
-            if isinstance(net, ir.Network):
-                return net
-    raise UnsupportedError("conversion not available: neurodeploy.convert has no "
-                           "convert_model(path) returning a network", file=str(p))
+    from .models import load_checkpoint
+    return convert.convert(load_checkpoint(p)).network
 
 
 def check_path(path: str | os.PathLike, target: Target | str = "loihi2") -> CheckReport:
