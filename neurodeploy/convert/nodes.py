@@ -90,9 +90,12 @@ class TokenDenseKernel(Kernel):
         self.nt = 8 - int(node.num_weight_bits) + int(node.sign_mode == ir.SignMode.MIXED)
         self.buf = np.zeros((batch, int(np.prod(out_shape))), np.int64)
         self.w_t = node.weight.T.astype(np.int64)
+        self.idle = True
 
     def emit(self):
         out = self.buf
+        if self.idle:                           # no spikes last step: no current (fast path)
+            return np.zeros((self.batch, *self.out_shape), np.int64)
         bad = (out < INT32_MIN) | (out > INT32_MAX)
         self.ctx.check(self.node.name, "a_out", bad, out, "int32 synaptic message")
         return wrap32(out).reshape(self.batch, *self.out_shape)
@@ -100,6 +103,9 @@ class TokenDenseKernel(Kernel):
     def absorb(self, x):
         n, exp = self.node, int(self.node.weight_exp)
         flat = x.reshape(x.shape[0], -1)
+        self.idle = not flat.any()              # phase-coded / windowed layers are mostly silent
+        if self.idle:
+            return
         s = flat if self.graded else (flat != 0).astype(np.int64)
         acc = s[:, n.in_index] @ self.w_t                         # (B, N, D_out), exact int64
         if self.graded:
