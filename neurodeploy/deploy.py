@@ -107,8 +107,12 @@ def _staging(out_dir: Path) -> Iterator[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".deploy-", dir=out_dir))
     previous = signal.getsignal(signal.SIGTERM)
+    owner = os.getpid()
 
     def on_term(signum, frame):
+        if os.getpid() != owner:          # a forked Lava worker: die as SIGTERM intends
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
         raise KeyboardInterrupt
 
     try:

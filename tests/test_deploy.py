@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -104,6 +105,29 @@ def test_report_opens_in_headless_chromium(deployed, tmp_path):
     assert pixels[..., :3].std() > 0.05               # text and plots were rendered
 
 
+def _default_sigint() -> None:
+    """Undo an inherited SIG_IGN (CI runners and background shells ignore SIGINT; Python then
+    keeps ignoring it), so the child behaves as a deploy started at a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of a process group that are still running (zombies excluded), from /proc."""
+    live = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()   # after "pid (comm) "
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(entry))
+    return live
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; workers die with parent on Linux")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_deploy_leaves_nothing(tmp_path, sig):
     out = tmp_path / "out"
@@ -111,14 +135,30 @@ def test_interrupted_deploy_leaves_nothing(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "neurodeploy.cli", "deploy", "--out",
                              str(out), "--samples", "40", "--lava-samples", "1"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env=env)
-    deadline = time.time() + 300
-    for line in proc.stderr:                          # wait until the verify stage runs
-        if "[5/7] verify ..." in line or time.time() > deadline:
-            break
-    time.sleep(3)
+                            env=env, start_new_session=True, preexec_fn=_default_sigint)
+    log: list[str] = []
+    verifying = threading.Event()
+
+    def drain():                  # keep reading: a full stderr pipe would block the child
+        for line in proc.stderr:
+            log.append(line)
+            if "[5/7] verify ..." in line:
+                verifying.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    assert verifying.wait(timeout=300), "".join(log[-20:])
+    time.sleep(10)               # past the reference rung (~1 s), inside Lava's compile or run
     proc.send_signal(sig)
-    proc.wait(timeout=120)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"deploy did not stop within 120 s of signal {sig}:\n" + "".join(log[-30:]))
+    deadline = time.time() + 30                       # its Lava workers die with it
+    while _live_members(proc.pid) and time.time() < deadline:
+        time.sleep(0.5)
+    assert _live_members(proc.pid) == []
     assert proc.returncode != 0
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert not set(left) & set(OUTPUTS)

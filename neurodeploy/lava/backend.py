@@ -11,7 +11,12 @@ Lava.
 """
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import os
+import signal
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -25,6 +30,29 @@ from ..sim.traces import Traces
 __all__ = ["builder", "BUILDERS", "LavaBackend", "loihi_available", "reverse_neurons"]
 
 BUILDERS: dict[type, Callable] = {}
+_PR_SET_PDEATHSIG = 1          # <linux/prctl.h>
+_forking_workers = False       # True while Lava forks its worker processes for one of our runs
+
+
+def _die_with_parent() -> None:
+    """In a forked Lava worker: ask Linux to SIGKILL it when its parent dies, so a killed run
+    (``kill -9``, the OOM killer) leaves no orphaned workers blocked on shared memory."""
+    if _forking_workers:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+if sys.platform == "linux":
+    os.register_at_fork(after_in_child=_die_with_parent)
+
+
+@contextmanager
+def _workers_die_with_parent():
+    global _forking_workers
+    _forking_workers = True
+    try:
+        yield
+    finally:
+        _forking_workers = False
 
 
 def builder(node_type: type) -> Callable:
@@ -240,14 +268,17 @@ class LavaBackend:
             getattr(recorder, f"ref_{j}").connect_var(getattr(ctx.neurons[name], var))
         ctx.models[Recorder] = recorder_model(len(probed), len(states))
         try:
-            recorder.run(condition=RunSteps(num_steps=steps),
-                         run_cfg=self._run_cfg(ctx.models))
+            with _workers_die_with_parent():
+                recorder.run(condition=RunSteps(num_steps=steps),
+                             run_cfg=self._run_cfg(ctx.models))
             raw = {(name, "s"): getattr(recorder, f"spikes_{i}").get()
                    for i, name in enumerate(probed)}
             raw.update({key: getattr(recorder, f"state_{j}").get()
                         for j, key in enumerate(states)})
-        finally:
-            recorder.stop()
+        except BaseException:
+            _kill_runtime(recorder)
+            raise
+        recorder.stop()
         out: dict[str, dict[str, np.ndarray]] = {name: {} for name in probed}
         for (name, var), arr in raw.items():
             out[name][var] = reverse_neurons(np.asarray(arr), len(self.shapes[name])) \
@@ -260,6 +291,24 @@ class LavaBackend:
             return Loihi2HwCfg(exception_proc_model_map=models)
         from lava.magma.core.run_configs import Loihi2SimCfg
         return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
+
+
+def _kill_runtime(process) -> None:
+    """Kill the worker processes of an interrupted or failed Lava run.
+
+    Lava's own ``stop()`` is a handshake with every worker; after an interrupt (Ctrl-C,
+    SIGTERM) or an error mid-step the workers never answer and ``stop()`` waits forever.
+    """
+    runtime = process.runtime
+    infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+    if infrastructure is None:
+        return
+    for actor in infrastructure.actors:
+        if actor.is_alive():
+            actor.kill()
+        actor.join()
+    if infrastructure.smm is not None:
+        infrastructure.smm.shutdown()
 
 
 def run_lava(network: ir.Network, inputs, steps: int | None = None, **kw) -> Traces:
