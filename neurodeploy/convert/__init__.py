@@ -23,6 +23,7 @@ import numpy as np
 from .. import ops  # noqa: F401  (registers the operator node types)
 from ..errors import UnsupportedError
 from . import nodes  # noqa: F401  (registers TokenDense / Relay)
+from . import spikedattention as _spikedattention  # noqa: F401  (node types, int-ANN totals)
 from . import spikezip as _spikezip  # noqa: F401  (registers StreamConst for bundle reading)
 from .common import Encoding, QuantReport, encoding_for
 from .intann import evaluate
