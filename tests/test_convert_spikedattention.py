@@ -222,7 +222,8 @@ def _first_block(conv, last: str = "b0_softmax"):
 @pytest.mark.lava
 def test_lava_equals_reference_on_the_first_block(conv, digits):
     """Bit-exact on the real model's first attention stage (A V on Lava: the composed block of
-    tests/test_ops_spikedattention.py; the whole network: tools/lava_check.py, model card)."""
+    tests/test_ops_spikedattention.py; the whole network: ``neurodeploy verify
+    --lava-samples 20``, model card)."""
     net, steps = _first_block(conv)
     assert steps == 118 and len(net) == 20
     data = encode(conv.metadata, digits.x_test[:1], steps)

@@ -133,7 +133,7 @@ def test_interrupted_deploy_leaves_nothing(tmp_path, sig):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "neurodeploy.cli", "deploy", "--out",
-                             str(out), "--samples", "40", "--lava-samples", "1"],
+                             str(out), "--samples", "40", "--lava-samples", "40"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env=env, start_new_session=True, preexec_fn=_default_sigint)
     log: list[str] = []
@@ -148,7 +148,7 @@ def test_interrupted_deploy_leaves_nothing(tmp_path, sig):
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     assert verifying.wait(timeout=300), "".join(log[-20:])
-    time.sleep(10)               # past the reference rung (~1 s), inside Lava's compile or run
+    time.sleep(10)           # past the reference rung (~1 s), inside 40 Lava samples (~3 s each)
     proc.send_signal(sig)
     try:
         proc.wait(timeout=120)

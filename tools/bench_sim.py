@@ -49,46 +49,28 @@ def time_reference(net: ir.Network, x: np.ndarray, steps: int, repeat: int) -> t
 
 
 def time_lava(net: ir.Network, x: np.ndarray, steps: int) -> tuple[float, float, Traces]:
-    """One sample on Lava, built and probed exactly as ``LavaBackend._run_sample`` does it (the
-    backend's process builders and its one Recorder process for spikes, u and v), but run as
+    """One sample on Lava, built and recorded exactly as ``LavaBackend._run_sample`` does it (the
+    backend's process builders and its :class:`Recording`), but run as
     ``run(1)`` + ``run(steps - 1)``. Returns (start-up seconds, seconds for the rest, traces)."""
-    from lava.magma.core.run_conditions import RunSteps
-
-    from neurodeploy.lava.backend import BUILDERS, BuildContext, LavaBackend, reverse_neurons
-    from neurodeploy.lava.procs.recorder import Recorder, recorder_model
+    from neurodeploy.lava.backend import LavaBackend, reverse_neurons
+    from neurodeploy.lava.recording import Recording
 
     backend = LavaBackend(net)
-    ctx = BuildContext(net, backend.shapes, steps, {"in": x[0]})
-    for node in net:
-        ctx.ports[node.name] = BUILDERS[type(node)](node, ctx)
-    for dst, src in ctx.pending:
-        target = ctx.synapses.get(dst)
-        ctx.ports[src].connect(target.s_in if target is not None else ctx.neurons[dst].a_in)
+    ctx = backend.build({"in": x[0]}, steps)
     probed = list(ctx.neurons)
-    states = [(n, v) for n in probed for v in KERNELS[type(net[n])].probe_names(net[n])]
-    rec = Recorder(spike_shapes=[ctx.neurons[n].s_out.shape for n in probed],
-                   state_shapes=[getattr(ctx.neurons[n], v).shape for n, v in states],
-                   steps=steps)
-    for i, name in enumerate(probed):
-        ctx.neurons[name].s_out.connect(getattr(rec, f"in_{i}"))
-    for j, (name, var) in enumerate(states):
-        getattr(rec, f"ref_{j}").connect_var(getattr(ctx.neurons[name], var))
-    ctx.models[Recorder] = recorder_model(len(probed), len(states))
-    cfg = backend._run_cfg(ctx.models)
-    try:
+    states = {n: KERNELS[type(net[n])].probe_names(net[n]) for n in probed}
+    with Recording(ctx.neurons, states, steps, ctx.models) as rec:
+        cfg = backend._run_cfg(ctx.models)
         t0 = time.perf_counter()
-        rec.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+        rec.run(1, cfg)
         t1 = time.perf_counter()
-        rec.run(condition=RunSteps(num_steps=steps - 1), run_cfg=cfg)
+        rec.run(steps - 1, cfg)
         t2 = time.perf_counter()
-        raw = {(n, "s"): getattr(rec, f"spikes_{i}").get() for i, n in enumerate(probed)}
-        raw.update({key: getattr(rec, f"state_{j}").get() for j, key in enumerate(states)})
-    finally:
-        rec.stop()
+        raw = rec.collect()
     traces = Traces("lava", steps)
-    for (name, var), arr in raw.items():
-        traces.data.setdefault(name, {})[var] = reverse_neurons(
-            np.asarray(arr), len(backend.shapes[name])).astype(np.int64)[None]
+    for name, variables in raw.items():
+        traces.data[name] = {var: reverse_neurons(arr, len(backend.shapes[name]))
+                             .astype(np.int64)[None] for var, arr in variables.items()}
     return t1 - t0, t2 - t1, traces
 
 

@@ -11,12 +11,7 @@ Lava.
 """
 from __future__ import annotations
 
-import ctypes
 import importlib.util
-import os
-import signal
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -30,31 +25,6 @@ from ..sim.traces import Traces
 __all__ = ["builder", "BUILDERS", "LavaBackend", "loihi_available", "reverse_neurons"]
 
 BUILDERS: dict[type, Callable] = {}
-_PR_SET_PDEATHSIG = 1          # <linux/prctl.h>
-_forking_workers = False       # True while Lava forks its worker processes for one of our runs
-
-
-def _die_with_parent() -> None:
-    """In a forked Lava worker: ask Linux to SIGKILL it when its parent dies, so a killed run
-    (``kill -9``, the OOM killer) leaves no orphaned workers blocked on shared memory."""
-    if _forking_workers:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-if sys.platform == "linux":
-    os.register_at_fork(after_in_child=_die_with_parent)
-
-
-@contextmanager
-def _workers_die_with_parent():
-    global _forking_workers
-    _forking_workers = True
-    try:
-        yield
-    finally:
-        _forking_workers = False
-
-
 def builder(node_type: type) -> Callable:
     """Decorator registering the function that builds the Lava processes of an IR node type.
 
@@ -246,8 +216,10 @@ class LavaBackend:
                     rec.setdefault(var, np.zeros((batch, *arr.shape), np.int64))[b] = arr
         return traces
 
-    def _run_sample(self, data: dict[str, np.ndarray], steps: int, probed: list[str]):
-        from lava.magma.core.run_conditions import RunSteps
+    def build(self, data: dict[str, np.ndarray], steps: int) -> BuildContext:
+        """Lava processes of the network for one sample ``data`` (name → (*shape, steps)),
+        connected; ``ctx.neurons`` holds each neuron group's process, ``ctx.models`` the
+        ProcessModel choices for the run configuration."""
         ctx = BuildContext(self.net, self.shapes, steps, data)
         for node in self.net:
             ctx.ports[node.name] = BUILDERS[type(node)](node, ctx)
@@ -256,34 +228,20 @@ class LavaBackend:
             target = ctx.synapses.get(dst)
             (port.connect(target.s_in) if target is not None
              else port.connect(ctx.neurons[dst].a_in))
-        from .procs.recorder import Recorder, recorder_model
-        states = [(name, var) for name in probed
-                  for var in KERNELS[type(self.net[name])].probe_names(self.net[name])]
-        recorder = Recorder(spike_shapes=[ctx.neurons[n].s_out.shape for n in probed],
-                            state_shapes=[getattr(ctx.neurons[n], v).shape for n, v in states],
-                            steps=steps)
-        for i, name in enumerate(probed):
-            ctx.neurons[name].s_out.connect(getattr(recorder, f"in_{i}"))
-        for j, (name, var) in enumerate(states):
-            getattr(recorder, f"ref_{j}").connect_var(getattr(ctx.neurons[name], var))
-        ctx.models[Recorder] = recorder_model(len(probed), len(states))
-        try:
-            with _workers_die_with_parent():
-                recorder.run(condition=RunSteps(num_steps=steps),
-                             run_cfg=self._run_cfg(ctx.models))
-            raw = {(name, "s"): getattr(recorder, f"spikes_{i}").get()
-                   for i, name in enumerate(probed)}
-            raw.update({key: getattr(recorder, f"state_{j}").get()
-                        for j, key in enumerate(states)})
-        except BaseException:
-            _kill_runtime(recorder)
-            raise
-        recorder.stop()
-        out: dict[str, dict[str, np.ndarray]] = {name: {} for name in probed}
-        for (name, var), arr in raw.items():
-            out[name][var] = reverse_neurons(np.asarray(arr), len(self.shapes[name])) \
-                .astype(np.int64)
-        return out
+        return ctx
+
+    def _run_sample(self, data: dict[str, np.ndarray], steps: int, probed: list[str]):
+        from .recording import Recording
+        ctx = self.build(data, steps)
+        states = {name: KERNELS[type(self.net[name])].probe_names(self.net[name])
+                  for name in probed}
+        with Recording({name: ctx.neurons[name] for name in probed}, states, steps, ctx.models,
+                       in_process=not self.hardware) as recording:
+            recording.run(steps, self._run_cfg(ctx.models))
+            raw = recording.collect()
+        return {name: {var: reverse_neurons(arr, len(self.shapes[name])).astype(np.int64)
+                       for var, arr in variables.items()}
+                for name, variables in raw.items()}
 
     def _run_cfg(self, models: dict):
         if self.hardware:  # pragma: no cover - needs lava-loihi
@@ -291,24 +249,6 @@ class LavaBackend:
             return Loihi2HwCfg(exception_proc_model_map=models)
         from lava.magma.core.run_configs import Loihi2SimCfg
         return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
-
-
-def _kill_runtime(process) -> None:
-    """Kill the worker processes of an interrupted or failed Lava run.
-
-    Lava's own ``stop()`` is a handshake with every worker; after an interrupt (Ctrl-C,
-    SIGTERM) or an error mid-step the workers never answer and ``stop()`` waits forever.
-    """
-    runtime = process.runtime
-    infrastructure = getattr(runtime, "_messaging_infrastructure", None)
-    if infrastructure is None:
-        return
-    for actor in infrastructure.actors:
-        if actor.is_alive():
-            actor.kill()
-        actor.join()
-    if infrastructure.smm is not None:
-        infrastructure.smm.shutdown()
 
 
 def run_lava(network: ir.Network, inputs, steps: int | None = None, **kw) -> Traces:

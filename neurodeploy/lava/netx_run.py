@@ -19,11 +19,10 @@ from .backend import reverse_neurons
 def run_netx(path: str | os.PathLike, inputs: np.ndarray, steps: int) -> Traces:
     """Run one sample ``inputs`` (*input_shape, T) through ``netx.hdf5.Network(path)``."""
     from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer
 
-    from .procs.recorder import Recorder, recorder_model
+    from .recording import Recording
     with h5py.File(path, "r") as f:
         if "layer" not in f:
             raise BundleError("bundle has no netx part (see netx_compatibility)", file=str(path))
@@ -39,29 +38,13 @@ def run_netx(path: str | os.PathLike, inputs: np.ndarray, steps: int) -> Traces:
                                               data.dtype)], axis=-1)
     src = RingBuffer(data=reverse_neurons(data[..., :steps], data.ndim - 1).astype(np.int32))
     src.s_out.connect(net.inp)
-    neurons = [(f"layer{i}", block.neuron) for i, block in zip(built, net.layers)]
-    states = [(name, var, getattr(neuron, var)) for name, neuron in neurons
-              for var in ("u", "v")]
-    rec = Recorder(spike_shapes=[n.s_out.shape for _, n in neurons],
-                   state_shapes=[v.shape for _, _, v in states], steps=steps)
-    for i, (_, neuron) in enumerate(neurons):
-        neuron.s_out.connect(getattr(rec, f"in_{i}"))
-    for j, (_, _, var) in enumerate(states):
-        getattr(rec, f"ref_{j}").connect_var(var)
-    cfg = Loihi2SimCfg(select_tag="fixed_pt",
-                       exception_proc_model_map={Recorder: recorder_model(len(neurons),
-                                                                          len(states))})
-    try:
-        rec.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
-        raw = {(name, "s"): getattr(rec, f"spikes_{i}").get()
-               for i, (name, _) in enumerate(neurons)}
-        raw.update({(name, var): getattr(rec, f"state_{j}").get()
-                    for j, (name, var, _) in enumerate(states)})
-    finally:
-        rec.stop()
+    neurons = {f"layer{i}": block.neuron for i, block in zip(built, net.layers)}
+    models: dict = {}
+    with Recording(neurons, {name: ("u", "v") for name in neurons}, steps, models) as rec:
+        rec.run(steps, Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models))
+        raw = rec.collect()
     traces = Traces("netx", steps)
-    for (name, var), arr in raw.items():
-        arr = np.asarray(arr)
-        traces.data.setdefault(name, {})[var] = \
-            reverse_neurons(arr, arr.ndim - 1)[None].astype(np.int64)
+    for name, variables in raw.items():
+        traces.data[name] = {var: reverse_neurons(arr, arr.ndim - 1)[None].astype(np.int64)
+                             for var, arr in variables.items()}
     return traces

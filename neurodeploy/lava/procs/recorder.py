@@ -4,7 +4,8 @@ several neuron groups.
 It replaces one sink per group and one Monitor per variable (Lava's Monitor also mixes up targets
 across instances in ``get_data``), and it joins independent sub-networks into one Lava graph
 (Lava compiles only what is connected to the process ``run`` is called on), so a single compile
-can run many small networks side by side.
+can run many small networks side by side. At the end of the last step it writes its recordings
+to ``dump_file`` (see :mod:`neurodeploy.lava.recording` for why not ``Var.get``).
 """
 from __future__ import annotations
 
@@ -19,16 +20,20 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from neurodeploy.lava.procs.trace import dump_arrays
+
 
 class Recorder(AbstractProcess):
     """InPorts ``in_<i>`` (spikes, received in the step they are sent) recorded into
     ``spikes_<i>``; RefPorts ``ref_<j>`` (state Vars, read after the step's spike phase)
-    recorded into ``state_<j>``. Recordings are shaped (*shape, steps), int32."""
+    recorded into ``state_<j>``. Recordings are shaped (*shape, steps), int32, and written to
+    the .npz ``dump_file`` (keys ``spikes_<i>``, ``state_<j>``) at the end of step ``steps``."""
 
     def __init__(self, *, spike_shapes: list[tuple], state_shapes: list[tuple],
-                 steps: int) -> None:
+                 steps: int, dump_file: str) -> None:
         super().__init__(spike_shapes=[tuple(s) for s in spike_shapes],
-                         state_shapes=[tuple(s) for s in state_shapes], steps=int(steps))
+                         state_shapes=[tuple(s) for s in state_shapes], steps=int(steps),
+                         dump_file=str(dump_file))
         for i, shape in enumerate(spike_shapes):
             setattr(self, f"in_{i}", InPort(shape=tuple(shape)))
             setattr(self, f"spikes_{i}", Var(shape=(*shape, steps), init=0))
@@ -48,6 +53,8 @@ class PyRecorderFixed(PyLoihiProcessModel):
         t = self.time_step - 1
         for i in range(len(self.proc_params["spike_shapes"])):
             getattr(self, f"spikes_{i}")[..., t] = getattr(self, f"in_{i}").recv()
+        if not self.post_guard():
+            self._dump_after_last_step()
 
     def post_guard(self) -> bool:
         return len(self.proc_params["state_shapes"]) > 0
@@ -56,6 +63,16 @@ class PyRecorderFixed(PyLoihiProcessModel):
         t = self.time_step - 1
         for j in range(len(self.proc_params["state_shapes"])):
             getattr(self, f"state_{j}")[..., t] = getattr(self, f"ref_{j}").read()
+        self._dump_after_last_step()
+
+    def _dump_after_last_step(self) -> None:
+        if self.time_step != self.proc_params["steps"]:
+            return
+        arrays = {f"spikes_{i}": getattr(self, f"spikes_{i}")
+                  for i in range(len(self.proc_params["spike_shapes"]))}
+        arrays.update({f"state_{j}": getattr(self, f"state_{j}")
+                       for j in range(len(self.proc_params["state_shapes"]))})
+        dump_arrays(self.proc_params["dump_file"], arrays)
 
 
 _MODELS: dict[tuple[int, int], type] = {}
