@@ -15,6 +15,7 @@ reference-SNN class scores equal the integer-ANN scores exactly (all classes).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
@@ -71,6 +72,34 @@ def _checkpoint(meta: dict[str, Any]):
     return None, "checkpoint with the recorded sha256 not found"
 
 
+def _lava_rung(net, meta: dict, x: np.ndarray, progress: Callable | None) -> dict[str, Any]:
+    """Lava SNN predictions on ``x`` and its bit-exact comparison with the reference SNN,
+    one sample at a time (a converted transformer's traces of all layers and steps take
+    hundreds of MB per sample; they are compared and dropped). The first divergence reported
+    is that of the first diverging sample."""
+    from ..lava.backend import LavaBackend
+    from ..sim.reference import simulate
+    from ..sim.traces import compare
+    backend, steps, ro = LavaBackend(net), int(meta["steps"]), meta["readout"]
+    data = encode(meta, x)
+    mismatches, first, preds, compared = 0, None, [], None
+    samples = range(len(x)) if progress is None else progress("lava", "sample")(range(len(x)))
+    for i in samples:
+        one = data[i:i + 1]
+        lt = backend.run(one, steps)
+        comp = compare(simulate(net, one, steps), lt)
+        mismatches += sum(d["mismatches"] for d in comp.layers)
+        if first is None and not comp.bit_exact:
+            first = dataclasses.replace(comp.first_divergence, sample=i)
+        compared = dict(layers=len({d["name"] for d in comp.layers}),
+                        variables=len(comp.layers), steps=steps)
+        readout = lt[ro["node"], ro["variable"]][..., int(ro["step"]) - 1]
+        preds.append((readout + np.asarray(ro["bias"])).argmax(1)[0])
+    return dict(bit_exact=first is None, mismatches=mismatches, compared=compared,
+                first_divergence=None if first is None else first.as_dict(),
+                lava_predictions=np.asarray(preds))
+
+
 def ladder(bundle: str, dataset: str, samples: int | None = None, lava_samples: int = 20,
            ref: bool = True, progress: Callable | None = None) -> dict[str, Any]:
     """Measure every rung on the first ``samples`` test samples (Lava on ``lava_samples``)."""
@@ -110,22 +139,8 @@ def ladder(bundle: str, dataset: str, samples: int | None = None, lava_samples: 
         out["head_exact"] = int(np.all(ss == si, axis=1).sum())
     out["bit_exact"], out["mismatches"] = None, None
     if m:
-        from ..lava.backend import LavaBackend
-        from ..sim.reference import simulate
-        from ..sim.traces import compare
-        data = encode(meta, x[:m])
-        steps = int(meta["steps"])
-        rt = simulate(net, data, steps)
-        lt = LavaBackend(net).run(data, steps, progress=None if progress is None
-                                  else progress("lava", "sample"))
-        comp = compare(rt, lt)
-        ro = meta["readout"]
-        preds["lava_snn"] = (lt[ro["node"], ro["variable"]][..., int(ro["step"]) - 1]
-                             + np.asarray(ro["bias"])).argmax(1)
-        out.update(bit_exact=comp.bit_exact, mismatches=sum(d["mismatches"] for d in comp.layers),
-                   compared=dict(layers=len({d["name"] for d in comp.layers}),
-                                 variables=len(comp.layers), steps=steps),
-                   first_divergence=None if comp.bit_exact else comp.first_divergence.as_dict())
+        out.update(_lava_rung(net, meta, x[:m], progress))
+        preds["lava_snn"] = out.pop("lava_predictions")
     out["rungs"] = {k: (None if v is None else float((v == y[:len(v)]).mean()))
                     for k, v in preds.items()}
     out["correct"] = {k: (None if v is None else int((v == y[:len(v)]).sum()))
