@@ -89,3 +89,10 @@ def tiny_network() -> Callable[..., ir.Network]:
 def spikes(shape: tuple[int, ...], density: float = 0.3, seed: int = 1) -> np.ndarray:
     """Random binary spikes, int64, of ``shape`` (last axis: steps)."""
     return (np.random.default_rng(seed).random(shape) < density).astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn digits with the project's fixed split (neurodeploy.data)."""
+    from neurodeploy.data import load_dataset
+    return load_dataset("digits")

@@ -17,11 +17,6 @@ from neurodeploy.sim.reference import simulate
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
 def csd_digits():
     return convert(load_checkpoint(resolve_model("csdformer-digits")))
 

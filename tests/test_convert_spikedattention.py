@@ -24,17 +24,11 @@ from neurodeploy.convert.spikedattention import (
     _levels,
     fixed_base,
 )
-from neurodeploy.data import load_dataset
 from neurodeploy.models import load_checkpoint
 from neurodeploy.ops.spikedattention import PhaseMatmul, PhaseNeuron, PhaseTrace, phase_table
 from neurodeploy.sim.reference import simulate
 
 SNN_SAMPLES = 24
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")

@@ -23,18 +23,12 @@ from neurodeploy.convert.intann import TOTALS
 from neurodeploy.convert.ladder import torch_predictions
 from neurodeploy.convert.nodes import TokenDense
 from neurodeploy.convert.spikezip import StreamConst, settle_bound
-from neurodeploy.data import load_dataset
 from neurodeploy.models import build_model, load_checkpoint
 from neurodeploy.models.quant import quantizers
 from neurodeploy.models.spikezip import SpikeZIPConfig
 from neurodeploy.ops.spikezip import HOST_NOTE, SesaMatmul, SpikeLayerNorm, SpikeSoftmax, StBif
 from neurodeploy.sim.reference import ReferenceSimulator, simulate
 from neurodeploy.sim.traces import compare
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")
