@@ -143,6 +143,8 @@ class Node:
         if isinstance(self.sources, str):
             self.sources = (self.sources,)
         self.sources = tuple(self.sources)
+        if "shape" in self.__dataclass_fields__:     # nodes that declare their output shape
+            self.shape = tuple(int(s) for s in np.asarray(self.shape).reshape(-1))
         for f in self.array_fields:
             value = getattr(self, f)
             if value is not None:
@@ -195,10 +197,6 @@ class Input(Node):
     shape: tuple[int, ...] = ()
     message_bits: int = 0
     op: ClassVar[str] = "input"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.shape = tuple(int(s) for s in np.asarray(self.shape).reshape(-1))
 
     def output_shape(self, in_shapes):
         return self.shape
@@ -456,10 +454,6 @@ class Cuba(Node):
     op: ClassVar[str] = "cuba"
     array_fields: ClassVar[tuple[str, ...]] = ("i_decay", "v_decay", "vth", "bias_mant",
                                                "bias_exp")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.shape = tuple(int(s) for s in np.asarray(self.shape).reshape(-1))
 
     def output_shape(self, in_shapes):
         return self.shape

@@ -47,10 +47,6 @@ class TokenDense(ir._Synapse):
     op: ClassVar[str] = "token_dense"
     array_fields: ClassVar[tuple[str, ...]] = ("weight", "in_index", "out_index")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.shape = tuple(int(s) for s in np.asarray(self.shape).reshape(-1))
-
     def output_shape(self, in_shapes):
         return self.shape
 

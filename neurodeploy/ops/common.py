@@ -86,10 +86,6 @@ class OpNode(ir.Node):
     #: input ports in source order; ('a_in',) means "sum every source" (elementwise ops)
     ports: ClassVar[tuple[str, ...]] = ("a_in",)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.shape = tuple(int(s) for s in np.asarray(self.shape).reshape(-1))
-
     @property
     def message_bits(self) -> int:
         """Payload bits of the output (0 = binary spikes)."""

@@ -56,10 +56,6 @@ class Gather(ir.Node):
     op: ClassVar[str] = "gather"
     array_fields: ClassVar[tuple[str, ...]] = ("index",)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.shape = tuple(int(s) for s in np.asarray(self.shape).reshape(-1))
-
     def output_shape(self, in_shapes):
         return self.shape
 
