@@ -82,7 +82,7 @@ def _lava_rung(net, meta: dict, x: np.ndarray, progress: Callable | None) -> dic
     from ..sim.traces import compare
     backend, steps, ro = LavaBackend(net), int(meta["steps"]), meta["readout"]
     data = encode(meta, x)
-    mismatches, first, preds, compared = 0, None, [], None
+    mismatches, first, preds = 0, None, []
     samples = range(len(x)) if progress is None else progress("lava", "sample")(range(len(x)))
     for i in samples:
         one = data[i:i + 1]
@@ -91,10 +91,10 @@ def _lava_rung(net, meta: dict, x: np.ndarray, progress: Callable | None) -> dic
         mismatches += sum(d["mismatches"] for d in comp.layers)
         if first is None and not comp.bit_exact:
             first = dataclasses.replace(comp.first_divergence, sample=i)
-        compared = dict(layers=len({d["name"] for d in comp.layers}),
-                        variables=len(comp.layers), steps=steps)
         readout = lt[ro["node"], ro["variable"]][..., int(ro["step"]) - 1]
         preds.append((readout + np.asarray(ro["bias"])).argmax(1)[0])
+    compared = dict(layers=len({d["name"] for d in comp.layers}),   # the same for every sample
+                    variables=len(comp.layers), steps=steps)
     return dict(bit_exact=first is None, mismatches=mismatches, compared=compared,
                 first_divergence=None if first is None else first.as_dict(),
                 lava_predictions=np.asarray(preds))

@@ -53,16 +53,6 @@ def add_traces(proc: AbstractProcess, names: tuple[str, ...], steps: int,
     proc.proc_params["trace_file"] = str(trace_file)
 
 
-def _run_spk_traced(self) -> None:
-    super(type(self), self).run_spk()
-    t = self.time_step - 1
-    for name in self.TRACED:
-        getattr(self, name + SUFFIX)[..., t] = getattr(self, name)
-    if self.time_step == getattr(self, self.TRACED[0] + SUFFIX).shape[-1]:
-        dump_arrays(self.proc_params["trace_file"],
-                    {name: getattr(self, name + SUFFIX) for name in self.TRACED})
-
-
 def traced_model(model: type, names: tuple[str, ...]) -> type:
     """Subclass of the fixed_pt ProcessModel ``model`` that also fills the traces of ``names``
     (made once per model and name set; Lava models declare their Vars as class attributes)."""
@@ -70,7 +60,16 @@ def traced_model(model: type, names: tuple[str, ...]) -> type:
     if key not in _MODELS:
         attrs: dict = {name + SUFFIX: LavaPyType(np.ndarray, np.int32, precision=32)
                        for name in names}
-        attrs.update(TRACED=tuple(names), run_spk=_run_spk_traced,
-                     __module__=model.__module__)
+
+        def run_spk(self) -> None:
+            model.run_spk(self)
+            t = self.time_step - 1
+            for name in names:
+                getattr(self, name + SUFFIX)[..., t] = getattr(self, name)
+            if self.time_step == getattr(self, names[0] + SUFFIX).shape[-1]:
+                dump_arrays(self.proc_params["trace_file"],
+                            {name: getattr(self, name + SUFFIX) for name in names})
+
+        attrs.update(run_spk=run_spk, __module__=model.__module__)
         _MODELS[key] = type(model.__name__ + "Traced", (model,), attrs)
     return _MODELS[key]
